@@ -1,0 +1,70 @@
+"""The Python API that the CLI calls: ``run(...)`` returns the results table, ``load_results(path)`` reads one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genbench.config import DEFAULT_DATASET, DEFAULT_MODELS, RunRequest
+from genbench.runner import execute, prepare
+from genbench.store import load_results
+
+__all__ = ["load_results", "run"]
+
+
+def run(
+    models: Sequence[str] = DEFAULT_MODELS,
+    *,
+    dataset: str = DEFAULT_DATASET,
+    metrics: Sequence[str] | None = None,
+    seeds: Sequence[int] = (0,),
+    epochs: int | None = None,
+    device: str = "auto",
+    data_root: str | Path | None = None,
+    download: bool = False,
+    binarize: bool = False,
+    results_dir: str | Path = "results",
+    name: str | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
+    metric_options: dict[str, dict[str, Any]] | None = None,
+    plugins: Sequence[str] = (),
+    progress: bool = False,
+    echo: Callable[[str], None] = lambda line: None,
+) -> pd.DataFrame:
+    """Benchmark ``models`` on ``dataset`` for every seed and return one row per cell.
+
+    Cells that finished in an earlier call with the same settings are read back, not run again. The returned
+    frame's ``attrs["run_dir"]`` is the run directory; ``status`` says which cells failed and ``error`` why.
+    """
+    request = RunRequest(
+        models=list(models),
+        metrics=None if metrics is None else list(metrics),
+        dataset=dataset,
+        data_root=None if data_root is None else Path(data_root).expanduser(),
+        download=download,
+        binarize=binarize,
+        seeds=list(seeds),
+        epochs=epochs,
+        device=device,
+        results_dir=Path(results_dir),
+        name=name,
+        model_options=dict(model_options or {}),
+        metric_options=dict(metric_options or {}),
+        plugins=list(plugins),
+    )
+    return run_request(request, progress=progress, echo=echo)
+
+
+def run_request(
+    request: RunRequest,
+    *,
+    progress: bool = False,
+    command: list[str] | None = None,
+    echo: Callable[[str], None] = lambda line: None,
+) -> pd.DataFrame:
+    """Check a request fully (writing nothing if it is wrong), then run it."""
+    prepared = prepare(request)
+    return execute(prepared, progress=progress, command=command, echo=echo)

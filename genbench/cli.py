@@ -1,0 +1,147 @@
+"""The ``genbench`` command: run, plugins, show.
+
+Exit codes: 0 every cell finished, 1 some cell failed, 2 a user error (one line on stderr, no traceback
+unless --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from genbench.api import run_request
+from genbench.config import DEVICES, RunRequest, apply_suite, parse_names, parse_seeds, read_suite
+from genbench.plugins import KINDS, load_plugins
+from genbench.store import format_table, load_results
+from genbench.types import GenbenchError
+
+EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit 2, like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GenbenchError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="genbench", description="Benchmark generative models on equal terms.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+
+    run = commands.add_parser("run", help="train or load models, evaluate metrics, write a results table")
+    run.add_argument("--models", help="comma-separated model names (default: vae,gan,pixelcnn)")
+    run.add_argument("--metrics", help="comma-separated metric names (default: every installed metric)")
+    run.add_argument("--dataset", help="data set name (default: digits, shipped with scikit-learn)")
+    run.add_argument("--data-root", type=Path, help="folder holding the data set's files")
+    run.add_argument("--download", action="store_true", default=None, help="download the data set if missing")
+    run.add_argument("--binarize", action="store_true", default=None, help="use the 2-level version of the data")
+    run.add_argument("--seeds", help="comma-separated seeds (default: 0)")
+    run.add_argument("--epochs", type=_positive_int, help="override every model's number of epochs")
+    run.add_argument("--device", choices=DEVICES, help="where to train and evaluate (default: auto)")
+    run.add_argument("--results-dir", type=Path, help="where runs are written (default: ./results)")
+    run.add_argument("--name", help="run directory name (default: from data set and models, so reruns resume)")
+    run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
+    run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins and what they provide")
+    plugins.add_argument(
+        "-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module"
+    )
+
+    show = commands.add_parser("show", help="print the results table of a run directory")
+    show.add_argument("path", type=Path, help="a run directory (results/<run>) or its results.csv")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def request_from_args(args: argparse.Namespace) -> RunRequest:
+    """Defaults < suite file < command line."""
+    request = RunRequest()
+    if args.config is not None:
+        apply_suite(request, read_suite(args.config), args.config)
+    if args.models is not None:
+        request.models = parse_names(args.models, "--models")
+    if args.metrics is not None:
+        request.metrics = parse_names(args.metrics, "--metrics")
+    if args.seeds is not None:
+        request.seeds = parse_seeds(args.seeds)
+    for flag in ("dataset", "data_root", "download", "binarize", "epochs", "device", "results_dir", "name"):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(request, flag, value)
+    request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
+    return request
+
+
+def command_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    request = request_from_args(args)
+    frame = run_request(request, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo)
+    print(format_table(frame))
+    print(f"\nresults: {frame.attrs['run_dir']}")
+    return EXIT_OK if (frame["status"] == "ok").all() else EXIT_FAILED_CELLS
+
+
+def command_plugins(args: argparse.Namespace) -> int:
+    registry = load_plugins(args.plugins)
+    rows = [("name", "kind", "description", "plugin", "distribution")]
+    for kind in KINDS:
+        for name in registry.names(kind):
+            entry = registry.specs[kind.label][name]
+            rows.append((name, kind.label, entry.spec.description, entry.plugin.name, entry.plugin.origin))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    for plugin in registry.broken:
+        print(f"BROKEN plugin {plugin.name!r} from {plugin.origin}: {plugin.error}")
+    return EXIT_OK
+
+
+def command_show(args: argparse.Namespace) -> int:
+    print(format_table(load_results(args.path)))
+    return EXIT_OK
+
+
+def _echo(line: str) -> None:
+    print(f"genbench: {line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return command_run(args, argv)
+        if args.command == "plugins":
+            return command_plugins(args)
+        if args.command == "show":
+            return command_show(args)
+        build_parser().print_help()
+        return EXIT_USER_ERROR
+    except GenbenchError as error:
+        if debug:
+            raise
+        print(f"genbench: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("genbench: interrupted; finished cells are kept, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

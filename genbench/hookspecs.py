@@ -1,0 +1,39 @@
+# mypy: disable-error-code="empty-body"
+"""Every hook genbench calls. A plugin implements any of them with ``@genbench.hookimpl``.
+
+Collection hooks return a list of specs; the plugin manager gathers them into one registry per kind, keyed
+by name, and checks that every answer has the right type.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from genbench.types import CellRecord, DatasetSpec, ExtractorSpec, MetricSpec, ModelSpec
+
+hookspec = pluggy.HookspecMarker("genbench")
+
+
+@hookspec
+def genbench_models() -> list[ModelSpec]:
+    """Return the generative models this plugin provides."""
+
+
+@hookspec
+def genbench_metrics() -> list[MetricSpec]:
+    """Return the metrics this plugin provides."""
+
+
+@hookspec
+def genbench_datasets() -> list[DatasetSpec]:
+    """Return the data sets this plugin provides."""
+
+
+@hookspec
+def genbench_feature_extractors() -> list[ExtractorSpec]:
+    """Return the feature extractors (for FID, KID and the like) this plugin provides."""
+
+
+@hookspec
+def genbench_cell_finished(record: CellRecord) -> None:
+    """Called after each cell's record is written, finished or failed: an event for reporters and trackers."""

@@ -1,0 +1,253 @@
+"""The plugin manager: entry points of group "genbench", ``-p MODULE``, validation, and one registry per kind.
+
+Built-in plugins are found exactly as third-party ones are, through their entry points; this module never
+names one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from genbench import hookspecs
+from genbench.types import (
+    CAPABILITIES,
+    DatasetSpec,
+    ExtractorSpec,
+    GenbenchError,
+    MetricSpec,
+    ModelSpec,
+    PluginError,
+)
+
+ENTRY_POINT_GROUP = "genbench"
+AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
+
+S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec)
+
+
+@dataclass
+class PluginInfo:
+    """One loaded (or broken) plugin: its registered name and where it came from."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    #: Why the plugin is broken (failed to import, answered a hook wrongly); None when it works.
+    error: str | None = None
+
+    @property
+    def origin(self) -> str:
+        if self.distribution is None:
+            return f"module {self.module}"
+        return f"{self.distribution} {self.version}"
+
+
+@dataclass(frozen=True)
+class Registered(Generic[S]):
+    spec: S
+    plugin: PluginInfo
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of spec: the hook that collects it, its type, and how errors name it."""
+
+    label: str
+    hook: str
+    spec_type: type
+
+
+MODEL = Kind("model", "genbench_models", ModelSpec)
+METRIC = Kind("metric", "genbench_metrics", MetricSpec)
+DATASET = Kind("data set", "genbench_datasets", DatasetSpec)
+EXTRACTOR = Kind("feature extractor", "genbench_feature_extractors", ExtractorSpec)
+KINDS = (MODEL, METRIC, DATASET, EXTRACTOR)
+
+
+@dataclass
+class Registry:
+    """Everything the loaded plugins provide, one dict per kind, keyed by name."""
+
+    pm: pluggy.PluginManager
+    plugins: list[PluginInfo] = field(default_factory=list)
+    specs: dict[str, dict[str, Registered[Any]]] = field(default_factory=dict)
+
+    def names(self, kind: Kind) -> list[str]:
+        return sorted(self.specs.get(kind.label, {}))
+
+    def get(self, kind: Kind, name: str) -> Any:
+        """The spec called ``name``, or a GenbenchError with "did you mean" and the available names."""
+        found = self.specs.get(kind.label, {}).get(name)
+        if found is None:
+            raise GenbenchError(unknown_name_message(kind.label, name, self.names(kind)))
+        return found.spec
+
+    def plugin_of(self, kind: Kind, name: str) -> PluginInfo:
+        return self.specs[kind.label][name].plugin
+
+    def model(self, name: str) -> ModelSpec:
+        spec: ModelSpec = self.get(MODEL, name)
+        return spec
+
+    def metric(self, name: str) -> MetricSpec:
+        spec: MetricSpec = self.get(METRIC, name)
+        return spec
+
+    def dataset(self, name: str) -> DatasetSpec:
+        spec: DatasetSpec = self.get(DATASET, name)
+        return spec
+
+    def extractor(self, name: str) -> ExtractorSpec:
+        spec: ExtractorSpec = self.get(EXTRACTOR, name)
+        return spec
+
+    @property
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error is not None]
+
+
+def unknown_name_message(label: str, name: str, available: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listing = ", ".join(available) if available else "none installed"
+    return f"unknown {label} {name!r}.{hint} Available: {listing}."
+
+
+def autoload_enabled() -> bool:
+    return os.environ.get(AUTOLOAD_OFF_VARIABLE, "") in ("", "0")
+
+
+def load_plugins(explicit: Sequence[str] = (), *, autoload: bool | None = None) -> Registry:
+    """Load every installed plugin (unless autoload is off) and the modules named in ``explicit`` (-p)."""
+    pm = pluggy.PluginManager("genbench")
+    pm.add_hookspecs(hookspecs)
+    registry = Registry(pm)
+    if autoload_enabled() if autoload is None else autoload:
+        for entry_point, dist_name, dist_version in _genbench_entry_points():
+            info = PluginInfo(entry_point.name, entry_point.value, dist_name, dist_version)
+            try:
+                plugin = entry_point.load()
+            except Exception as error:  # a broken plugin must not take the others down with it
+                info.error = f"failed to import {entry_point.value}: {type(error).__name__}: {error}"
+                registry.plugins.append(info)
+                continue
+            _register(registry, plugin, info)
+    for module_name in explicit:
+        _register_explicit(registry, module_name)
+    _collect_specs(registry)
+    return registry
+
+
+def _genbench_entry_points() -> Iterable[tuple[importlib.metadata.EntryPoint, str, str]]:
+    """(entry point, distribution, version) for group "genbench", each distribution once."""
+    seen: set[tuple[str, str]] = set()
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["name"]
+        for entry_point in dist.entry_points:
+            if entry_point.group != ENTRY_POINT_GROUP or (dist_name, entry_point.name) in seen:
+                continue
+            seen.add((dist_name, entry_point.name))
+            yield entry_point, dist_name, dist.version
+
+
+def _register_explicit(registry: Registry, module_name: str) -> None:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise GenbenchError(f"cannot import plugin module {module_name!r} given with -p: {error}") from error
+    if registry.pm.is_registered(module):
+        return
+    _register(registry, module, PluginInfo(module_name, module_name))
+
+
+def _register(registry: Registry, plugin: Any, info: PluginInfo) -> None:
+    registry.plugins.append(info)
+    if registry.pm.get_plugin(info.name) is not None:
+        other = next(p for p in registry.plugins if p.name == info.name and p is not info)
+        info.error = f"plugin name {info.name!r} is already taken by {other.origin}"
+        return
+    try:
+        registry.pm.register(plugin, name=info.name)
+        registry.pm.check_pending()
+    except Exception as error:
+        info.error = f"{type(error).__name__}: {error}"
+        if registry.pm.is_registered(plugin):
+            registry.pm.unregister(plugin)
+
+
+def _collect_specs(registry: Registry) -> None:
+    by_name = {p.name: p for p in registry.plugins}
+    claims: dict[tuple[str, str], Registered[Any]] = {}
+    for kind in KINDS:
+        registry.specs[kind.label] = {}
+        for impl in getattr(registry.pm.hook, kind.hook).get_hookimpls():
+            info = by_name[impl.plugin_name]
+            try:
+                specs = _validated(kind, impl.function())
+            except Exception as error:
+                info.error = f"{kind.hook}: {error}"
+                continue
+            for spec in specs:
+                earlier = claims.get((kind.label, spec.name))
+                if earlier is not None:
+                    raise PluginError(
+                        f"{kind.label} {spec.name!r} is provided by two plugins: {earlier.plugin.name!r} "
+                        f"from {earlier.plugin.origin} and {info.name!r} from {info.origin}; uninstall one, "
+                        f"or set {AUTOLOAD_OFF_VARIABLE}=1 and load the one you want with -p MODULE"
+                    )
+                claims[(kind.label, spec.name)] = registry.specs[kind.label][spec.name] = Registered(spec, info)
+    # A plugin found broken while collecting must not leave half of its specs behind.
+    for kind in KINDS:
+        registered = registry.specs[kind.label]
+        for name in [n for n, r in registered.items() if r.plugin.error is not None]:
+            del registered[name]
+
+
+def _validated(kind: Kind, answer: Any) -> list[Any]:
+    if answer is None:
+        return []
+    if not isinstance(answer, list | tuple):
+        raise PluginError(f"must return a list of {kind.spec_type.__name__}, got {type(answer).__name__}")
+    items: list[Any] = list(answer)
+    for spec in items:
+        if not isinstance(spec, kind.spec_type):
+            raise PluginError(f"must return {kind.spec_type.__name__} objects, got {type(spec).__name__}")
+        if not isinstance(spec.name, str) or not spec.name or "," in spec.name or spec.name != spec.name.strip():
+            raise PluginError(f"{kind.spec_type.__name__} has an invalid name {spec.name!r}")
+        _validate_details(spec)
+    return items
+
+
+def _validate_details(spec: Any) -> None:
+    if isinstance(spec, ModelSpec):
+        _require_dataclass_with_defaults(spec.name, spec.config_class)
+        if not callable(spec.factory):
+            raise PluginError(f"model {spec.name!r}: factory is not callable")
+    elif isinstance(spec, MetricSpec):
+        if not spec.columns or not callable(spec.compute):
+            raise PluginError(f"metric {spec.name!r}: needs columns and a callable compute")
+        if not spec.requires_any <= CAPABILITIES:
+            raise PluginError(f"metric {spec.name!r}: unknown capabilities {sorted(spec.requires_any - CAPABILITIES)}")
+        if spec.config_class is not None:
+            _require_dataclass_with_defaults(spec.name, spec.config_class)
+    elif not callable(spec.load):
+        raise PluginError(f"{spec.name!r}: load is not callable")
+
+
+def _require_dataclass_with_defaults(name: str, config_class: type) -> None:
+    if not dataclasses.is_dataclass(config_class):
+        raise PluginError(f"{name!r}: config_class must be a dataclass")
+    try:
+        config_class()
+    except TypeError as error:
+        raise PluginError(f"{name!r}: every config field needs a default ({error})") from error

@@ -1,0 +1,301 @@
+"""The contract between the core and its plugins: specs, data, contexts and the model protocol.
+
+Plugins import these names from ``genbench`` (or ``genbench.types``); the core never imports a plugin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import torch
+
+if TYPE_CHECKING:
+    from genbench.plugins import Registry
+
+#: What a model can do; metrics declare which of these they need.
+SAMPLE = "sample"
+LOG_LIKELIHOOD = "log_likelihood"
+ELBO = "elbo"
+CAPABILITIES = frozenset({SAMPLE, LOG_LIKELIHOOD, ELBO})
+
+
+class GenbenchError(Exception):
+    """A user mistake: the CLI prints its message on one line and exits 2."""
+
+
+class PluginError(GenbenchError):
+    """A plugin misbehaved; the message names the plugin."""
+
+
+class NotApplicable(Exception):
+    """Raised by a metric's compute function when it cannot measure this model; the reason is recorded."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the cell is recorded as failed with this reason."""
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Discrete images: a uint8 tensor (N, C, H, W) with values in [0, levels), and optional labels."""
+
+    images: torch.Tensor
+    levels: int
+    labels: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(
+                f"images must be a uint8 tensor (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if not 2 <= self.levels <= 256:
+            raise ValueError(f"levels must be in [2, 256], got {self.levels}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError("labels and images differ in length")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def dims(self) -> int:
+        """Number of discrete values in one image (C * H * W), the D of bits/dim."""
+        return math.prod(self.shape)
+
+    def subset(self, index: torch.Tensor | slice) -> ImageData:
+        labels = None if self.labels is None else self.labels[index]
+        return ImageData(self.images[index], self.levels, labels)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model factory needs to know about the data: the shape of one image and the number of levels."""
+
+    shape: tuple[int, int, int]
+    levels: int
+
+    @property
+    def dims(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded data set: its fixed train/test split and where it came from."""
+
+    name: str
+    train: ImageData
+    test: ImageData
+    #: Everything needed to say how the numbers were measured: source, split seed, sizes, levels, shape.
+    provenance: Mapping[str, Any]
+
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo(self.train.shape, self.train.levels)
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """What the user said about data: where it lives, whether it may be downloaded, binarization."""
+
+    root: Path | None = None
+    download: bool = False
+    binarize: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    #: Loads the data set; raises GenbenchError with a helpful message when it cannot.
+    load: Callable[[DatasetOptions], Dataset]
+
+
+# -------------------------------------------------------------------------------------------- models
+
+
+@dataclass
+class FitContext:
+    """Everything a model's ``fit`` gets from the runner besides the data."""
+
+    device: torch.device
+    seed: int
+    #: The only source of randomness a model may use, so that a seed reproduces a run.
+    generator: torch.Generator
+    #: Show progress bars (the runner turns them off when the output is not a terminal).
+    progress: bool = False
+    #: Receives one point of the training curve: ``on_curve(step, {"loss": 1.23, ...})``.
+    on_curve: Callable[[int, Mapping[str, float]], None] = lambda step, values: None
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Mixed precision where it pays (bfloat16 on CUDA); full precision on the CPU, where it would not."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+@runtime_checkable
+class GenerativeModel(Protocol):
+    """What a model factory returns. Methods outside ``capabilities`` may raise NotImplementedError."""
+
+    #: A subset of {"sample", "log_likelihood", "elbo"}.
+    capabilities: frozenset[str]
+
+    def fit(self, train: ImageData, ctx: FitContext) -> None: ...
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n images as a uint8 tensor (n, C, H, W), values in [0, levels), on the CPU."""
+        ...
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log p(x) in nats for a uint8 batch (n, C, H, W); a float tensor (n,)."""
+        ...
+
+    def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:
+        """The importance-weighted lower bound on log p(x) with k samples (k=1 is the ELBO), in nats."""
+        ...
+
+    def to(self, device: torch.device) -> Any: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    #: A dataclass whose fields are the model's hyperparameters; every field needs a default.
+    config_class: type
+    #: Builds an untrained model from a config instance and the data's shape and levels.
+    factory: Callable[[Any, DataInfo], GenerativeModel]
+
+    def default_config(self) -> Any:
+        return self.config_class()
+
+
+# ------------------------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number a metric writes into the results table."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    description: str = ""
+
+
+@dataclass
+class MetricResult:
+    """What a metric computed: values per column, and how they were measured."""
+
+    values: dict[str, float]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalContext:
+    """Everything a metric's compute function gets besides the model."""
+
+    dataset: Dataset
+    device: torch.device
+    seed: int
+    #: Seeded randomness for sampling during evaluation.
+    generator: torch.Generator
+    #: This metric's resolved config (an instance of its spec's config_class, or None).
+    config: Any
+    #: Every installed plugin's specs, e.g. to find a feature extractor by name.
+    registry: Registry
+    #: A directory for caches that outlive the run (reference statistics, trained feature extractors).
+    cache_dir: Path
+    progress: bool = False
+    #: Shared by every metric of one cell, so that e.g. ``bpd`` reuses what ``nll`` computed.
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Compute once per cell, then reuse."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    #: A model must have at least one of these capabilities, or every column is N/A.
+    requires_any: frozenset[str]
+    compute: Callable[[GenerativeModel, EvalContext], MetricResult]
+    #: A dataclass of the metric's options (e.g. the number of importance samples), or None.
+    config_class: type | None = None
+
+    def default_config(self) -> Any:
+        return None if self.config_class is None else self.config_class()
+
+
+# ---------------------------------------------------------------------------------- feature extractors
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    name: str
+    description: str
+    #: Builds the extractor for a data set: returns a function from uint8 images to float64 features
+    #: (n, d), and a dict that identifies it (weights hash, training data) for caching reference statistics.
+    load: Callable[[Dataset, EvalContext], tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]]
+
+
+# ----------------------------------------------------------------------------------------- records
+
+
+@dataclass
+class CellRecord:
+    """One finished (or failed) cell: what was run, how, and what it measured."""
+
+    cell_id: str
+    model: str
+    dataset: str
+    seed: int
+    status: str  # "ok" or "failed"
+    config: dict[str, Any]
+    checkpoint_key: str
+    error: str | None = None
+    traceback: str | None = None
+    train_time: float | None = None
+    #: Column -> value; a column that does not apply is absent here and present in ``not_applicable``.
+    metrics: dict[str, float] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    #: Metric name -> how it was measured (method, k, extractor, sample counts, ...).
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset_provenance: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    curve: list[dict[str, float]] = field(default_factory=list)
+    trained: bool = True
+    started: str = ""
+    finished: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,88 @@
+"""MNIST from its original IDX files (LeCun, Cortes & Burges), read directly so one split alone suffices."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
+from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
+
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+#: Where only the test split is present (as in the project's shared data), this share of it is held out.
+TEST_FRACTION_OF_TEST_SPLIT = 0.2
+DEFAULT_ROOT = Path.home() / ".cache" / "genbench" / "data"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally gzipped): magic (2 zero bytes, type, rank), big-endian int32 sizes, then uint8."""
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if raw[:3] != b"\x00\x00\x08":
+        raise GenbenchError(f"{path} is not an IDX file of unsigned bytes; is it a complete MNIST download?")
+    rank = raw[3]
+    sizes = np.frombuffer(raw, dtype=">i4", count=rank, offset=4)
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)
+    if body.size != int(np.prod(sizes)):
+        raise GenbenchError(f"{path} is truncated: expected {int(np.prod(sizes))} bytes of data, found {body.size}")
+    return body.reshape(tuple(int(s) for s in sizes))
+
+
+def find_file(root: Path, stem: str) -> Path | None:
+    """torchvision's layout (root/MNIST/raw/) or the files directly under root, gzipped or not."""
+    for folder in (root / "MNIST" / "raw", root / "raw", root):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def read_split(root: Path, split: str) -> ImageData | None:
+    images_path, labels_path = (find_file(root, stem) for stem in FILES[split])
+    if images_path is None or labels_path is None:
+        return None
+    images = torch.from_numpy(read_idx(images_path).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
+    return ImageData(images, 256, labels)
+
+
+def download(root: Path) -> None:
+    from torchvision.datasets import MNIST
+
+    try:
+        MNIST(str(root), train=True, download=True)
+        MNIST(str(root), train=False, download=True)
+    except Exception as error:  # offline, mirror down, disk full: say what to do instead
+        raise GenbenchError(
+            f"could not download MNIST to {root} ({error}); put the IDX files in {root}/MNIST/raw/ yourself"
+        ) from error
+
+
+def load_mnist(options: DatasetOptions) -> Dataset:
+    root = options.root or DEFAULT_ROOT
+    if options.root is not None and not root.is_dir():
+        raise GenbenchError(f"--data-root {root} does not exist or is not a directory")
+    train, test = read_split(root, "train"), read_split(root, "test")
+    if train is None and test is None and options.download:
+        download(root)
+        train, test = read_split(root, "train"), read_split(root, "test")
+    if test is None:
+        raise GenbenchError(
+            f"no MNIST IDX files under {root} (looked for {FILES['test'][0]}[.gz] in {root}/MNIST/raw/ and {root}); "
+            "pass --download to fetch them, or --data-root pointing at a folder that has them"
+        )
+    if train is None:
+        # Only the official test split is here: hold out a fixed part of it as our test set.
+        train, test = split_train_test(test, TEST_FRACTION_OF_TEST_SPLIT)
+        split = f"official test split only, random {1 - TEST_FRACTION_OF_TEST_SPLIT:.0%}/"
+        split += f"{TEST_FRACTION_OF_TEST_SPLIT:.0%}, seed {SPLIT_SEED}"
+    else:
+        split = "official 60,000/10,000"
+    if options.binarize:
+        train, test = binarize(train, SPLIT_SEED), binarize(test, SPLIT_SEED + 1)
+    return make_dataset("mnist", train, test, source="MNIST IDX files", split=split, binarized=options.binarize)
