@@ -64,7 +64,7 @@ class Kind:
 
     label: str
     hook: str
-    spec_type: type
+    spec_type: type[Any]
 
 
 MODEL = Kind("model", "genbench_models", ModelSpec)
