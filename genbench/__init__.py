@@ -28,6 +28,7 @@ from genbench.types import (
     MetricSpec,
     ModelSpec,
     NotApplicable,
+    OptionGroup,
     PluginError,
     TrainingDiverged,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "MetricSpec",
     "ModelSpec",
     "NotApplicable",
+    "OptionGroup",
     "PluginError",
     "TrainingDiverged",
     "hookimpl",

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from genbench.config import DEFAULT_DATASET, DEFAULT_MODELS, RunRequest
+from genbench.plugins import Registry
 from genbench.runner import execute, prepare
 from genbench.store import load_results
 
@@ -61,10 +62,11 @@ def run(
 def run_request(
     request: RunRequest,
     *,
+    registry: Registry | None = None,
     progress: bool = False,
     command: list[str] | None = None,
     echo: Callable[[str], None] = lambda line: None,
 ) -> pd.DataFrame:
     """Check a request fully (writing nothing if it is wrong), then run it."""
-    prepared = prepare(request)
+    prepared = prepare(request, registry)
     return execute(prepared, progress=progress, command=command, echo=echo)

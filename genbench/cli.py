@@ -14,9 +14,9 @@ from typing import NoReturn
 
 from genbench.api import run_request
 from genbench.config import DEVICES, RunRequest, apply_suite, parse_names, parse_seeds, read_suite
-from genbench.plugins import KINDS, load_plugins
+from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.store import format_table, load_results
-from genbench.types import GenbenchError
+from genbench.types import GenbenchError, OptionGroup
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
 
@@ -28,7 +28,8 @@ class OneLineParser(argparse.ArgumentParser):
         raise GenbenchError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The parser, and the dests of the options that the registry's plugins add to ``genbench run``."""
     parser = OneLineParser(prog="genbench", description="Benchmark generative models on equal terms.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    added = OptionGroup(run.add_argument_group("options added by plugins"))
+    if registry is not None:
+        registry.pm.hook.genbench_addoption(options=added)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and what they provide")
     plugins.add_argument(
@@ -56,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="print the results table of a run directory")
     show.add_argument("path", type=Path, help="a run directory (results/<run>) or its results.csv")
-    return parser
+    return parser, added.dests
 
 
 def _positive_int(text: str) -> int:
@@ -69,7 +73,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def request_from_args(args: argparse.Namespace) -> RunRequest:
+def prescan_plugins(argv: Sequence[str]) -> list[str]:
+    """The -p modules, found before parsing, because plugins may add options to the parser."""
+    modules = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-p"]
+    return modules + [arg[2:] for arg in argv if arg.startswith("-p") and len(arg) > 2]
+
+
+def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()) -> RunRequest:
     """Defaults < suite file < command line."""
     request = RunRequest()
     if args.config is not None:
@@ -85,19 +95,21 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         if value is not None:
             setattr(request, flag, value)
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
+    request.plugin_options = {dest: getattr(args, dest) for dest in plugin_dests if getattr(args, dest) is not None}
     return request
 
 
-def command_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    request = request_from_args(args)
-    frame = run_request(request, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo)
+def command_run(args: argparse.Namespace, argv: Sequence[str], registry: Registry, dests: Sequence[str]) -> int:
+    request = request_from_args(args, dests)
+    frame = run_request(
+        request, registry=registry, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo
+    )
     print(format_table(frame))
     print(f"\nresults: {frame.attrs['run_dir']}")
     return EXIT_OK if (frame["status"] == "ok").all() else EXIT_FAILED_CELLS
 
 
-def command_plugins(args: argparse.Namespace) -> int:
-    registry = load_plugins(args.plugins)
+def command_plugins(registry: Registry) -> int:
     rows = [("name", "kind", "description", "plugin", "distribution")]
     for kind in KINDS:
         for name in registry.names(kind):
@@ -124,14 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        registry = load_plugins(prescan_plugins(argv))
+        parser, plugin_dests = build_parser(registry)
+        args = parser.parse_args(argv)
         if args.command == "run":
-            return command_run(args, argv)
+            return command_run(args, argv, registry, plugin_dests)
         if args.command == "plugins":
-            return command_plugins(args)
+            return command_plugins(registry)
         if args.command == "show":
             return command_show(args)
-        build_parser().print_help()
+        parser.print_help()
         return EXIT_USER_ERROR
     except GenbenchError as error:
         if debug:

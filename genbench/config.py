@@ -45,6 +45,8 @@ class RunRequest:
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Modules to load as plugins, like pytest's -p.
     plugins: list[str] = field(default_factory=list)
+    #: Values of options that plugins added to the command line (genbench_addoption), by dest.
+    plugin_options: dict[str, Any] = field(default_factory=dict)
 
     def run_name(self) -> str:
         """The default run directory name: the same request resumes in the same directory."""
@@ -84,7 +86,7 @@ def read_suite(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
-    known = {f.name for f in dataclasses.fields(RunRequest)} - {"model_options", "metric_options"}
+    known = {f.name for f in dataclasses.fields(RunRequest)} - {"model_options", "metric_options", "plugin_options"}
     unknown = sorted(set(data) - known - {"model", "metric"})
     if unknown:
         raise GenbenchError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pluggy
 
-from genbench.types import CellRecord, DatasetSpec, ExtractorSpec, MetricSpec, ModelSpec
+from genbench.types import CellRecord, DatasetSpec, ExtractorSpec, MetricSpec, ModelSpec, OptionGroup
 
 hookspec = pluggy.HookspecMarker("genbench")
 
@@ -32,6 +32,14 @@ def genbench_datasets() -> list[DatasetSpec]:
 @hookspec
 def genbench_feature_extractors() -> list[ExtractorSpec]:
     """Return the feature extractors (for FID, KID and the like) this plugin provides."""
+
+
+@hookspec
+def genbench_addoption(options: OptionGroup) -> None:
+    """Add command-line options to ``genbench run`` with ``options.addoption(...)``, as pytest_addoption does.
+
+    The parsed values reach metrics as ``EvalContext.options[dest]``.
+    """
 
 
 @hookspec

@@ -285,6 +285,7 @@ def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRe
             registry=run.registry,
             cache_dir=cache_dir(run.request.results_dir),
             progress=progress,
+            options=run.request.plugin_options,
             memo=memo,
         )
         try:

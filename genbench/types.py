@@ -5,6 +5,7 @@ Plugins import these names from ``genbench`` (or ``genbench.types``); the core n
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import math
@@ -226,6 +227,8 @@ class EvalContext:
     #: A directory for caches that outlive the run (reference statistics, trained feature extractors).
     cache_dir: Path
     progress: bool = False
+    #: Values of the command-line options that plugins added through ``genbench_addoption``.
+    options: Mapping[str, Any] = field(default_factory=dict)
     #: Shared by every metric of one cell, so that e.g. ``bpd`` reuses what ``nll`` computed.
     memo: dict[str, Any] = field(default_factory=dict)
 
@@ -261,6 +264,23 @@ class ExtractorSpec:
     #: Builds the extractor for a data set: returns a function from uint8 images to float64 features
     #: (n, d), and a dict that identifies it (weights hash, training data) for caching reference statistics.
     load: Callable[[Dataset, EvalContext], tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]]
+
+
+# ------------------------------------------------------------------------------------------ options
+
+
+class OptionGroup:
+    """Where plugins add options to ``genbench run`` (see the ``genbench_addoption`` hook)."""
+
+    def __init__(self, group: argparse._ArgumentGroup) -> None:
+        self._group = group
+        #: The dests of every option added, so the CLI can hand their values to metrics.
+        self.dests: list[str] = []
+
+    def addoption(self, *flags: str, **kwargs: Any) -> None:
+        """Takes argparse's ``add_argument`` arguments; values reach metrics as ``EvalContext.options[dest]``."""
+        action = self._group.add_argument(*flags, **kwargs)
+        self.dests.append(action.dest)
 
 
 # ----------------------------------------------------------------------------------------- records
