@@ -63,6 +63,17 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
     return [genbench.MetricSpec("option_echo", "reports --fake-scale", (column,), frozenset(), echo_option)]
 
 
+class Tracker:
+    """An event listener, as an experiment tracker would be."""
+
+    def __init__(self) -> None:
+        self.finished: list[genbench.CellRecord] = []
+
+    @genbench.hookimpl
+    def genbench_cell_finished(self, record: genbench.CellRecord) -> None:
+        self.finished.append(record)
+
+
 class WrongAnswer:
     """A plugin that answers a hook with the wrong type."""
 
@@ -79,5 +90,6 @@ class ImpostorIndependent:
         return [genbench.ModelSpec("independent", "impostor", ConstantConfig, ConstantModel)]
 
 
+tracker = Tracker()
 wrong_answer = WrongAnswer()
 impostor = ImpostorIndependent()

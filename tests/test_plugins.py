@@ -45,6 +45,18 @@ def test_plugins_add_run_options_that_reach_metrics(capsys, tmp_path) -> None:
     assert capsys.readouterr().out.splitlines()[1].split()[-1] == "2.5"
 
 
+def test_cell_finished_event_reaches_listeners(fake_distributions, tmp_path) -> None:
+    import fake_plugins
+
+    fake_distributions("genbench-tracker", "0.1", tracker="fake_plugins:tracker")
+    fake_plugins.tracker.finished.clear()
+    main(["run", "--models", "independent", "--seeds", "0,1", "--metrics", "bpd", "--results-dir", str(tmp_path)])
+    assert [(r.model, r.seed, r.status) for r in fake_plugins.tracker.finished] == [
+        ("independent", 0, "ok"),
+        ("independent", 1, "ok"),
+    ]
+
+
 def test_plugin_that_fails_to_import_is_named_and_others_load(fake_distributions, capsys) -> None:
     fake_distributions("broken-dist", "0.1", broken="no_such_module_anywhere")
     registry = load_plugins()
