@@ -15,6 +15,7 @@ from typing import NoReturn
 from genbench.api import run_request
 from genbench.config import DEVICES, RunRequest, apply_suite, parse_names, parse_seeds, read_suite
 from genbench.plugins import KINDS, Registry, load_plugins
+from genbench.report import report_command
 from genbench.store import format_table, load_results
 from genbench.types import GenbenchError, OptionGroup
 
@@ -56,6 +57,14 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     plugins = commands.add_parser("plugins", help="list installed plugins and what they provide")
     plugins.add_argument(
         "-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module"
+    )
+
+    report = commands.add_parser("report", help="aggregate runs over seeds into leaderboard.md and leaderboard.html")
+    report.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="run directories (results/<run>) or folders of them"
+    )
+    report.add_argument(
+        "--out", type=Path, help="where to write leaderboard.md|html (default: the one PATH, else their common folder)"
     )
 
     show = commands.add_parser("show", help="print the results table of a run directory")
@@ -143,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_run(args, argv, registry, plugin_dests)
         if args.command == "plugins":
             return command_plugins(registry)
+        if args.command == "report":
+            return report_command(args.paths, args.out)
         if args.command == "show":
             return command_show(args)
         parser.print_help()

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config
 from genbench.plugins import METRIC, Registry, load_plugins
+from genbench.report import write_run_leaderboard
 from genbench.store import RunDirectory, records_frame, write_atomic
 from genbench.types import (
     SAMPLE,
@@ -151,6 +152,7 @@ def execute(
         "metrics": metric_settings,
         "columns": run.metric_columns,
         "column_specs": {c.name: dataclasses.asdict(c) for m in run.metrics for c in m.columns},
+        "column_metrics": {c.name: m.name for m in run.metrics for c in m.columns},
         "dataset": dict(run.dataset.provenance),
         "device": _device_description(run.device),
         "packages": _package_versions(),
@@ -180,6 +182,7 @@ def execute(
     directory.write_csv(frame)
     failed = int((frame["status"] != "ok").sum())
     directory.write_run({**run_info, "finished": _now(), "status": "failed cells" if failed else "ok"})
+    write_run_leaderboard(directory.root)
     frame.attrs["run_dir"] = str(directory.root)
     return frame
 

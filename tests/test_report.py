@@ -1,0 +1,357 @@
+"""Leaderboards: statistics over seeds, failures and N/A kept in sight, protocol checks, escaping, files.
+
+One real run of the independent baseline (three seeds, about two seconds) is made per module; tests copy it and
+edit its cell records to fabricate failures, N/A columns, other protocols and hostile names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import genbench
+from genbench import report
+from genbench.stats import confidence_interval
+from genbench.store import load_results
+
+SEEDS = [0, 1, 2]
+Cell = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame = genbench.run(
+        ["independent"],
+        metrics=["nll", "bpd", "sample_time"],
+        seeds=SEEDS,
+        device="cpu",
+        results_dir=tmp_path_factory.mktemp("results"),
+    )
+    return Path(frame.attrs["run_dir"])
+
+
+def copy_run(base: Path, to: Path, name: str = "run") -> Path:
+    return Path(shutil.copytree(base, to / name))
+
+
+def edit_cells(run_dir: Path, change: Callable[[Cell], None], seeds: list[int] = SEEDS) -> None:
+    """Rewrite the cell records of ``seeds`` in a run directory."""
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        cell = json.loads(path.read_text())
+        if cell["seed"] in seeds:
+            change(cell)
+            path.write_text(json.dumps(cell))
+
+
+def edit_run_json(run_dir: Path, change: Callable[[Cell], None]) -> None:
+    path = run_dir / "run.json"
+    info = json.loads(path.read_text())
+    change(info)
+    path.write_text(json.dumps(info))
+
+
+def set_field(*keys: str, value: Any) -> Callable[[Cell], None]:
+    """A cell edit that sets cell[keys[0]]...[keys[-1]] = value."""
+
+    def change(cell: Cell) -> None:
+        for key in keys[:-1]:
+            cell = cell[key]
+        cell[keys[-1]] = value
+
+    return change
+
+
+def build(*paths: Path) -> report.Leaderboard:
+    return report.build_leaderboard(list(paths))
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+
+def test_aggregate_gives_the_t_interval_of_each_column(base_run: Path) -> None:
+    frame = load_results(base_run)
+    table = report.aggregate(frame)
+    assert list(table.columns) == report.SUMMARY_COLUMNS
+    assert set(table["column"]) == {"nll", "bpd", "sample_time", "train_time"}
+    for column in ("nll", "sample_time", "train_time"):
+        row = table[table["column"] == column].iloc[0]
+        mean, std, _, half_width = confidence_interval(frame[column].to_numpy())
+        assert (row["dataset"], row["model"], row["n"], row["seeds"], row["failed"]) == (
+            "digits",
+            "independent",
+            3,
+            3,
+            0,
+        )
+        assert row["mean"] == pytest.approx(mean)
+        assert row["std"] == pytest.approx(std)
+        assert row["half_width"] == pytest.approx(half_width, nan_ok=True)
+
+
+def test_aggregate_of_records_equals_aggregate_of_the_table(base_run: Path) -> None:
+    records = list(report.read_run(base_run).records)
+    from_records = report.aggregate(records).set_index("column")
+    from_table = report.aggregate([load_results(base_run)]).set_index("column")
+    assert from_records.loc[from_table.index, ["n", "mean", "std"]].equals(from_table[["n", "mean", "std"]])
+
+
+def test_single_seed_says_it_has_no_interval(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    edit_run_json(run, lambda info: info.update(cells=info["cells"][:1]))
+    leaderboard = build(run)
+    summary = leaderboard.summary("digits", "independent", "nll")
+    assert summary["n"] == 1 and math.isnan(summary["half_width"])
+    assert f"{summary['mean']:.4g} (n=1, no interval)" in report.render_markdown(leaderboard)
+
+
+def test_failed_cells_are_counted_with_their_error(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    edit_cells(run, lambda cell: cell.update(status="failed", error="RuntimeError: boom"), seeds=[0, 2])
+    leaderboard = build(run)
+    summary = leaderboard.summary("digits", "independent", "nll")
+    assert (summary["n"], summary["seeds"], summary["failed"]) == (1, 3, 2)
+    expected = "2 of 3 seeds failed: seeds 0, 2: RuntimeError: boom"
+    assert expected in report.render_markdown(leaderboard)
+    assert expected in report.render_html(leaderboard)
+    assert f"failed: independent: {expected}" in report.format_leaderboard(leaderboard)
+
+
+def test_every_seed_failed_shows_failed_not_a_number(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    edit_cells(run, lambda cell: cell.update(status="failed", error="TrainingDiverged: NaN loss", metrics={}))
+    _, rows = report.table_rows(build(run), "digits")
+    assert [cell.text for cell in rows[0][2:-1]] == ["failed"] * 4
+    assert rows[0][-1].text == "3 of 3 seeds failed: seeds 0, 1, 2: TrainingDiverged: NaN loss"
+
+
+def test_not_applicable_shows_its_reason(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+
+    def likelihood_not_applicable(cell: Cell) -> None:
+        for column in ("nll", "bpd"):
+            del cell["metrics"][column], cell["provenance"][column]
+            cell["not_applicable"][column] = "independent has no elbo or log_likelihood"
+
+    edit_cells(run, likelihood_not_applicable)
+    leaderboard = build(run)
+    assert "| N/A: independent has no elbo or log_likelihood |" in report.render_markdown(leaderboard)
+    assert "N/A nll for independent: independent has no elbo or log_likelihood" in report.format_leaderboard(
+        leaderboard
+    )
+    assert report.quality_speed_points(leaderboard, "digits") is None  # no bpd left to plot
+
+
+def test_not_applicable_survives_the_results_table(base_run: Path, tmp_path: Path) -> None:
+    frame = load_results(base_run)
+    frame["nll"] = math.nan
+    frame["not_applicable"] = "nll: no likelihood; for instance; bpd: none either"
+    table = report.aggregate(frame).set_index("column")
+    assert table.loc["nll", "not_applicable"] == "no likelihood; for instance"
+    assert table.loc["bpd", "not_applicable"] == "none either"
+
+
+# --------------------------------------------------------------------------------------------- ranking
+
+
+def test_rows_are_ranked_and_the_best_of_each_column_marked(base_run: Path, tmp_path: Path) -> None:
+    good, bad = copy_run(base_run, tmp_path, "good"), copy_run(base_run, tmp_path, "bad")
+    edit_cells(bad, lambda cell: cell.update(model="worse", metrics={k: v * 2 for k, v in cell["metrics"].items()}))
+    leaderboard = build(good, bad)
+    assert leaderboard.models("digits") == ["independent", "worse"]
+    assert leaderboard.best("digits", "bpd") == {"independent"}
+    _, rows = report.table_rows(leaderboard, "digits")
+    bpd = rows[0][2]
+    assert bpd.best and not rows[1][2].best
+    assert f"| independent | 3 | **{bpd.text}** |" in report.render_markdown(leaderboard)
+
+    flip = set_field("column_specs", "bpd", "higher_is_better", value=True)
+    edit_run_json(good, flip)
+    edit_run_json(bad, flip)
+    flipped = build(good, bad)
+    assert flipped.best("digits", "bpd") == {"worse"}
+    assert flipped.models("digits") == ["worse", "independent"]
+
+
+def test_models_with_several_configs_get_a_row_each(base_run: Path, tmp_path: Path) -> None:
+    one, other = copy_run(base_run, tmp_path, "one"), copy_run(base_run, tmp_path, "other")
+    edit_cells(other, set_field("config", "pseudocount", value=0.5))
+    assert build(one, other).models("digits") == ["independent (pseudocount=1.0)", "independent (pseudocount=0.5)"]
+
+
+def test_the_same_cell_in_two_runs_counts_once(base_run: Path, tmp_path: Path) -> None:
+    copy_run(base_run, tmp_path, "first")
+    copy_run(base_run, tmp_path, "second")
+    leaderboard = build(tmp_path)
+    assert leaderboard.summary("digits", "independent", "nll")["n"] == 3
+    assert sum("the later" in note for note in leaderboard.notes) == 3
+
+
+def test_pareto_front() -> None:
+    points = [(1.0, 10.0), (2.0, 5.0), (3.0, 6.0), (0.5, 20.0), (2.0, 5.0)]
+    assert report.pareto_front(points, higher_is_better=False) == [True, True, False, True, True]
+    assert report.pareto_front(points, higher_is_better=True) == [False, False, False, True, False]
+
+
+# -------------------------------------------------------------------------------------------- protocol
+
+
+def test_another_k_is_refused_naming_column_runs_and_field(base_run: Path, tmp_path: Path) -> None:
+    a, b = copy_run(base_run, tmp_path, "a"), copy_run(base_run, tmp_path, "b")
+    edit_cells(a, set_field("provenance", "nll", "k", value=100))
+    edit_cells(b, set_field("provenance", "nll", "k", value=5), seeds=[1])
+    with pytest.raises(genbench.GenbenchError) as refused:
+        build(a, b)
+    message = str(refused.value)
+    assert "column 'nll' on digits" in message
+    assert f"differs in k: k=100 in {a} (independent seeds 0, 1, 2) vs k=5 in {b} (independent seed 1)." in message
+
+
+@pytest.mark.parametrize(
+    ("keys", "value", "what", "field"),
+    [
+        (("provenance", "sample_time", "device"), "cuda", "column 'sample_time'", "device"),
+        (("provenance", "bpd", "n_images"), 100, "column 'bpd'", "n_images"),
+        (("dataset_provenance", "fingerprint"), "0123456789abcdef", "the data set", "fingerprint"),
+        (("dataset_provenance", "split"), "random 50%/50%, seed 1", "the data set", "split"),
+        (("device",), "cuda", "column 'train_time'", "device"),
+    ],
+)
+def test_other_protocols_are_refused(
+    base_run: Path, tmp_path: Path, keys: tuple[str, ...], value: Any, what: str, field: str
+) -> None:
+    a, b = copy_run(base_run, tmp_path, "a"), copy_run(base_run, tmp_path, "b")
+    edit_cells(b, set_field(*keys, value=value))
+    with pytest.raises(genbench.GenbenchError, match=rf"refusing to rank {what} on digits .* differs in {field}\b"):
+        build(a, b)
+
+
+def test_timings_on_other_hardware_are_refused(base_run: Path, tmp_path: Path) -> None:
+    a, b = copy_run(base_run, tmp_path, "a"), copy_run(base_run, tmp_path, "b")
+    edit_run_json(b, set_field("device", "name", value="another processor"))
+    with pytest.raises(genbench.GenbenchError, match=r"column 'sample_time' .* differs in hardware"):
+        build(a, b)
+
+
+def test_measurement_fields_are_not_protocol(base_run: Path, tmp_path: Path) -> None:
+    a, b = copy_run(base_run, tmp_path, "a"), copy_run(base_run, tmp_path, "b")
+    edit_cells(b, set_field("provenance", "nll", "seconds", value=12.5))
+    assert build(a, b).summary("digits", "independent", "nll")["n"] == 3
+
+
+def test_the_likelihood_method_may_differ_between_models_but_not_within_one(base_run: Path, tmp_path: Path) -> None:
+    exact, bound = copy_run(base_run, tmp_path, "exact"), copy_run(base_run, tmp_path, "bound")
+    iwae = "importance-weighted bound (Burda et al. 2016); NLL is an upper bound"
+    edit_cells(bound, lambda cell: cell.update(model="vae-like"))
+    edit_cells(bound, set_field("provenance", "nll", "method", value=iwae))
+    edit_cells(bound, set_field("provenance", "nll", "k", value=100))
+    leaderboard = build(exact, bound)
+    protocol = leaderboard.protocols[("digits", "nll")]
+    assert protocol["method"] == f"exact log-likelihood (independent); {iwae} (vae-like)"
+    assert protocol["k"] == "100"
+
+    edit_cells(exact, set_field("provenance", "nll", "method", value=iwae), seeds=[0])
+    with pytest.raises(genbench.GenbenchError, match=r"differs in method of independent"):
+        build(exact, bound)
+
+
+def test_binarized_data_is_another_table_not_a_conflict(base_run: Path, tmp_path: Path) -> None:
+    plain, binary = copy_run(base_run, tmp_path, "plain"), copy_run(base_run, tmp_path, "binary")
+    edit_cells(binary, set_field("dataset_provenance", "binarized", value=True))
+    edit_cells(binary, set_field("dataset_provenance", "levels", value=2))
+    assert build(plain, binary).datasets == ["digits", "digits (binarized)"]
+
+
+def test_columns_that_mean_different_things_are_refused(base_run: Path, tmp_path: Path) -> None:
+    a, b = copy_run(base_run, tmp_path, "a"), copy_run(base_run, tmp_path, "b")
+    edit_run_json(b, set_field("column_specs", "nll", "unit", value="bits/image"))
+    with pytest.raises(genbench.GenbenchError, match=r"column 'nll' is nats/image, lower is better in .* but bits"):
+        build(a, b)
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_plugin_strings_are_escaped(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    edit_cells(run, lambda cell: cell.update(model=HOSTILE, config={HOSTILE: HOSTILE}))
+    edit_cells(run, lambda cell: cell.update(status="failed", error=f"ValueError: {HOSTILE}"), seeds=[1])
+    edit_cells(run, set_field("provenance", "nll", "split", value=HOSTILE))
+    edit_run_json(run, set_field("column_specs", "nll", "unit", value="<b>nats</b>"))
+    leaderboard = build(run)
+    page = report.render_html(leaderboard)
+    assert "alert(1)" in page and HOSTILE not in page and "<b>nats" not in page
+    assert page.count("<script>") == 1  # the page's own sorting script
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    markdown = report.render_markdown(leaderboard)
+    assert HOSTILE not in markdown and "&lt;script&gt;" in markdown
+
+
+def test_markdown_cells_cannot_break_the_table(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    edit_cells(run, lambda cell: cell.update(status="failed", error="a | b\nc"), seeds=[0])
+    row = next(line for line in report.render_markdown(build(run)).splitlines() if line.startswith("| independent"))
+    assert row.endswith("| 1 of 3 seeds failed: seed 0: a \\| b c |")
+
+
+def test_html_is_self_contained(base_run: Path) -> None:
+    page = report.render_html(build(base_run))
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert len(sources) == 4  # samples, real images, the quality-versus-speed plot, the training curves
+    assert all(source.startswith("data:image/png;base64,") for source in sources)
+    assert "http://" not in page and "https://" not in page
+    for heading in ("Quality versus speed", "Samples and training curves", "Protocol", "Data sets", "Runs"):
+        assert heading in page
+
+
+def test_protocol_section_says_how_every_number_was_measured(base_run: Path) -> None:
+    markdown = report.render_markdown(build(base_run))
+    protocol = markdown[markdown.index("## Protocol") :]
+    for expected in ("fingerprint: ", "n_test: 359", "split: test", "hardware: cpu", "git revision: ", "torch "):
+        assert expected in protocol
+    assert "- **independent**: pseudocount: 1.0" in protocol
+
+
+# ---------------------------------------------------------------------------------------- files and CLI
+
+
+def test_write_run_leaderboard_writes_into_the_run(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    assert report.write_run_leaderboard(run) == (run / "leaderboard.md", run / "leaderboard.html")
+    assert (run / "leaderboard.md").read_text().startswith("# genbench leaderboard")
+
+
+def test_report_command_over_a_results_folder(
+    base_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    copy_run(base_run, results, "a")
+    assert report.report_command([results]) == 0
+    printed = capsys.readouterr().out
+    assert "== digits ==" in printed and "independent" in printed
+    assert (results / "leaderboard.html").is_file() and (results / "leaderboard.md").is_file()
+
+
+def test_report_default_and_explicit_out_dir(base_run: Path, tmp_path: Path) -> None:
+    a, b = copy_run(base_run, tmp_path / "x", "a"), copy_run(base_run, tmp_path / "y", "b")
+    assert report.default_out_dir([a]) == a
+    assert report.default_out_dir([a, b]) == tmp_path.resolve()
+    assert report.default_out_dir([a / "results.csv"]) == a
+    out = tmp_path / "out"
+    report.report_command([a], out)
+    assert (out / "leaderboard.md").is_file()
+
+
+def test_paths_without_runs_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(genbench.GenbenchError, match="does not exist"):
+        report.build_leaderboard([tmp_path / "missing"])
+    with pytest.raises(genbench.GenbenchError, match="holds no run directories"):
+        report.build_leaderboard([tmp_path])
