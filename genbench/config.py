@@ -163,7 +163,7 @@ def checkpoint_key(model: str, config: Any, data_provenance: dict[str, Any], see
     )
 
 
-def cell_id(model: str, dataset: str, seed: int, checkpoint: str, metrics: dict[str, Any]) -> str:
-    """A cell is its checkpoint plus the metrics asked of it; their options are part of the name's hash."""
-    suffix = stable_hash({"checkpoint": checkpoint, "metrics": metrics}, length=10)
+def cell_id(model: str, dataset: str, seed: int, checkpoint: str, evaluation: dict[str, Any]) -> str:
+    """A cell is its checkpoint plus how it is evaluated (metrics and their options), hashed into its name."""
+    suffix = stable_hash({"checkpoint": checkpoint, "evaluation": evaluation}, length=10)
     return f"{model}-{dataset}-seed{seed}-{suffix}"

@@ -135,13 +135,15 @@ def execute(
     started = _now()
     cells = [(spec, seed) for spec in run.models for seed in run.request.seeds]
     metric_settings = {spec.name: _as_dict(run.metric_configs[spec.name]) for spec in run.metrics}
+    # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too.
+    evaluation = {"metrics": metric_settings, "plugin_options": _as_dict(run.request.plugin_options)}
     ids = {
         (spec.name, seed): cell_id(
             spec.name,
             run.dataset.name,
             seed,
             checkpoint_key(spec.name, run.model_configs[spec.name], dict(run.dataset.provenance), seed),
-            metric_settings,
+            evaluation,
         )
         for spec, seed in cells
     }
