@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
+from genbench import FitContext
 from genbench.plugins import Registry, load_plugins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,3 +57,25 @@ def fake_distributions(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...
 def _tests_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     """fake_plugins lives beside the tests; entry points and -p import it by name."""
     monkeypatch.syspath_prepend(str(TESTS))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch and BLAS thread for the whole suite.
+
+    On a shared two-core machine, spinning thread pools run many times slower than one thread whenever another
+    process wants the cores (measured here: scipy's sqrtm at d=1024 took 44 s on two threads and 1.8 s on one;
+    PixelCNN training 610 s against 44 s). One thread also makes results independent of the core count.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cpu_context(seed: int = 0) -> FitContext:
+    """What the runner gives a model's fit on the CPU, seeded."""
+    return FitContext(device=torch.device("cpu"), seed=seed, generator=torch.Generator().manual_seed(seed))

@@ -4,13 +4,11 @@ once per data set and is then read from its cache."""
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 import genbench_fid.feature_extractor_classifier as classifier_module
@@ -20,18 +18,6 @@ from genbench.plugins import Registry, load_plugins
 from genbench_fid.feature_extractor_classifier import ClassifierConfig
 from genbench_fid.feature_extractor_inception import WEIGHTS_VARIABLE, as_rgb_255
 from genbench_fid.metric_fid import FidConfig
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One BLAS and torch thread: spinning thread pools on a shared 2-core machine are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

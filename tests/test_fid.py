@@ -3,13 +3,11 @@ one, on the digits and on MNIST; the reference statistics are cached; every numb
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 import genbench
 from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError, ImageData
@@ -20,18 +18,6 @@ from genbench_fid.sample_features import extractor_name
 from genbench_independent import IndependentConfig, IndependentPixels
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One BLAS and torch thread: spinning thread pools on a shared 2-core machine are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

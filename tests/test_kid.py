@@ -7,7 +7,7 @@ party's would be), so they need no trained network.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 import genbench
 from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError
@@ -25,18 +24,6 @@ from genbench_fid.metric_kid import KidConfig, compute_kid
 from genbench_independent import IndependentConfig, IndependentPixels
 
 Array = npt.NDArray[np.float64]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One BLAS and torch thread: spinning thread pools on a shared 2-core machine are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def polynomial_kernel(x: Array, y: Array) -> float:

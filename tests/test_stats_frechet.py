@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import numpy.typing as npt
 import pytest
 import scipy.linalg
-import torch
-from threadpoolctl import threadpool_limits
 
 from genbench.stats import feature_statistics, frechet_distance
 
 Array = npt.NDArray[np.float64]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One BLAS and torch thread. On a shared 2-core machine, spinning thread pools make linear algebra 10-30
-    times slower whenever other processes want the cores (scipy's sqrtm at d=1024: 44 s on 2 threads, 1.8 s on 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def random_spd(d: int, rng: np.random.Generator) -> Array:

@@ -1,0 +1,196 @@
+"""DCGAN: a generator and a discriminator trained against each other; samples only, no likelihood.
+
+Goodfellow et al. (2014), "Generative Adversarial Nets": the discriminator D learns to tell data from samples,
+the generator G learns to fool it; the non-saturating generator loss -log D(G(z)) of their Section 3 gives
+strong gradients early on. Radford, Metz & Chintala (2016), "Unsupervised Representation Learning with Deep
+Convolutional GANs" (DCGAN): strided (transposed) convolutions, batch normalization in G, LeakyReLU in D,
+Adam with beta1 = 0.5. Heusel et al. (2017), "GANs Trained by a Two Time-Scale Update Rule": D and G may learn
+at different speeds (separate learning rates). The hinge loss (Lim & Ye 2017; Miyato et al. 2018) is an option.
+
+G works at the smallest power-of-two size that holds the image (8 for 8x8, 32 for 28x28) and its output is
+cropped to the image; D sees images padded back to that size with the background value, real and generated
+alike. Real images are dequantized (spread over their level's bin) so that D cannot win by discreteness
+alone, and samples are rounded to the nearest level.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import genbench
+from genbench import DataInfo, FitContext, GenbenchError, ImageData
+from genbench.nn import dequantize, unit_to_levels
+from genbench.training import train_epochs
+
+LOSSES = ("non_saturating", "hinge")
+#: G starts from a 4x4 grid and doubles it until it holds the image.
+START_SIZE = 4
+
+
+@dataclass
+class GANConfig:
+    loss: str = "non_saturating"  # "non_saturating" (Goodfellow et al. 2014) or "hinge" (Miyato et al. 2018)
+    latent_dim: int = 32  # noise dimensions; DCGAN uses 100, plenty for MNIST too
+    width: int = 32  # channels at the finest resolution, doubled at every coarser one; 64 on MNIST as in DCGAN
+    d_steps: int = 1  # discriminator updates per generator update; 1 with these losses, 5 for WGAN-style critics
+    lr_g: float = 2e-4  # TTUR (Heusel et al. 2017): the generator learns slower ...
+    lr_d: float = 4e-4  # ... than the discriminator, so D tracks the current G
+    beta1: float = 0.5  # Adam's momentum, lowered as in DCGAN so the two players do not overshoot
+    epochs: int = 100  # ~30 s on one CPU core for the 1,438 digits; 20-30 on MNIST with a GPU
+    batch_size: int = 64  # DCGAN uses 128 on MNIST-sized data
+
+
+def padded_size(info: DataInfo) -> int:
+    """The smallest START_SIZE * 2^k that holds the image."""
+    size = START_SIZE
+    while size < max(info.shape[1:]):
+        size *= 2
+    return size
+
+
+class Generator(nn.Module):
+    """z -> a 4x4 grid of features -> transposed convolutions that double it -> tanh image in [-1, 1]."""
+
+    def __init__(self, config: GANConfig, info: DataInfo) -> None:
+        super().__init__()
+        doublings = (padded_size(info) // START_SIZE).bit_length() - 1
+        channels = [config.width * 2**i for i in range(doublings, -1, -1)]  # coarse to fine
+        self.start_channels = channels[0]
+        self.project = nn.Sequential(
+            nn.Linear(config.latent_dim, channels[0] * START_SIZE**2, bias=False),
+            nn.BatchNorm1d(channels[0] * START_SIZE**2),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        for c_in, c_out in itertools.pairwise(channels):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+            layers.append(nn.ReLU())
+        layers += [nn.Conv2d(channels[-1], info.shape[0], 3, padding=1), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        self.shape = info.shape
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        grid = self.project(z).view(len(z), self.start_channels, START_SIZE, START_SIZE)
+        out = self.body(grid)
+        _, height, width = self.shape
+        top, left = (out.shape[2] - height) // 2, (out.shape[3] - width) // 2
+        return out[:, :, top : top + height, left : left + width]
+
+
+class Discriminator(nn.Module):
+    """Image padded to the power-of-two size -> strided convolutions down to 4x4 -> one logit."""
+
+    def __init__(self, config: GANConfig, info: DataInfo) -> None:
+        super().__init__()
+        size = padded_size(info)
+        doublings = (size // START_SIZE).bit_length() - 1
+        channels = [config.width * 2**i for i in range(doublings + 1)]  # fine to coarse
+        layers: list[nn.Module] = [nn.Conv2d(info.shape[0], channels[0], 3, padding=1), nn.LeakyReLU(0.2)]
+        for c_in, c_out in itertools.pairwise(channels):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        layers += [nn.Flatten(), nn.Linear(channels[-1] * START_SIZE**2, 1)]
+        self.body = nn.Sequential(*layers)
+        _, height, width = info.shape
+        top, left = (size - height) // 2, (size - width) // 2
+        self.padding = (left, size - width - left, top, size - height - top)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Pad with -1, the lowest level: real and generated images get the same constant border.
+        return self.body(F.pad(x, self.padding, value=-1.0)).squeeze(-1)
+
+
+class GAN(nn.Module):
+    capabilities = frozenset({genbench.SAMPLE})
+
+    def __init__(self, config: GANConfig, info: DataInfo) -> None:
+        super().__init__()
+        if config.loss not in LOSSES:
+            raise GenbenchError(f"gan: loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
+        if config.d_steps < 1:
+            raise GenbenchError(f"gan: d_steps must be at least 1, got {config.d_steps}")
+        self.config, self.info = config, info
+        self.generator = Generator(config, info)
+        self.discriminator = Discriminator(config, info)
+        self.eval()  # batch norm uses its stored statistics unless fitting: a loaded checkpoint samples as saved
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()
+        if self.config.loss == "hinge":
+            return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+        # -log D(x) - log(1 - D(G(z))) with D = sigmoid(logit): softplus(-l) = -log sigmoid(l)
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        fake_logits = fake_logits.float()
+        if self.config.loss == "hinge":
+            return -fake_logits.mean()
+        return F.softplus(-fake_logits).mean()  # non-saturating: -log D(G(z)) (Goodfellow et al. 2014, Section 3)
+
+    # ------------------------------------------------------------------------------------------ training
+
+    def fit(self, train: ImageData, ctx: FitContext) -> None:
+        config, levels = self.config, self.info.levels
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
+        updates = itertools.count()
+        g_loss = torch.zeros(())
+        self.train()
+
+        def noise(n: int) -> torch.Tensor:
+            z = torch.randn(n, config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
+            return z.to(ctx.device)
+
+        def step(batch: torch.Tensor) -> dict[str, float]:
+            nonlocal g_loss
+            real = dequantize(batch, levels, ctx.generator)
+            # ---- discriminator: real images up, generated ones down
+            with ctx.autocast():
+                with torch.no_grad():
+                    fake = self.generator(noise(config.batch_size))  # a full batch even when the data's is short
+                d_loss = self.discriminator_loss(self.discriminator(real), self.discriminator(fake))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            # ---- generator: once per d_steps batches, make D call its samples real
+            if next(updates) % config.d_steps == 0:
+                with ctx.autocast():
+                    g_loss = self.generator_loss(self.discriminator(self.generator(noise(config.batch_size))))
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+            # With d_steps > 1 the generator's loss is that of its latest update.
+            return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+        train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="gan")
+        self.eval()
+
+    # ------------------------------------------------------------------------------------------ sampling
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=generator.device)
+        images = self.generator(z.to(next(self.parameters()).device))
+        return unit_to_levels(images, self.info.levels).cpu()
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("a GAN defines no likelihood")
+
+    def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:
+        raise NotImplementedError("a GAN defines no likelihood")
+
+
+@genbench.hookimpl
+def genbench_models() -> list[genbench.ModelSpec]:
+    return [
+        genbench.ModelSpec(
+            "gan",
+            "DCGAN (non-saturating or hinge loss, separate learning rates); samples only",
+            GANConfig,
+            GAN,
+        )
+    ]
