@@ -7,7 +7,7 @@ A model keeps its own step (forward, loss, backward, optimizer) visible in its f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
 from tqdm.auto import tqdm
@@ -22,6 +22,16 @@ def iterate_minibatches(
     order = torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
     for start in range(0, len(data), batch_size):
         yield data.images[order[start : start + batch_size]]
+
+
+def adam_with_cosine_decay(
+    parameters: Iterable[torch.nn.Parameter], lr: float, *, epochs: int, examples: int, batch_size: int
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.CosineAnnealingLR]:
+    """Adam whose learning rate falls to zero on a cosine over every update of the run (Loshchilov & Hutter 2017,
+    "SGDR", without restarts); step the scheduler once per update."""
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    updates = epochs * -(-examples // batch_size)  # ceil: the last, short batch is an update too
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(updates, 1))
 
 
 def train_epochs(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from genbench import FitContext
+from genbench import Dataset, DatasetOptions, FitContext
 from genbench.plugins import Registry, load_plugins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,10 +17,23 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def registry() -> Registry:
-    """A fresh plugin manager with every installed plugin, as `genbench` itself would load them."""
+    """Every installed plugin, loaded as `genbench` itself loads them (tests that fake plugins load their own)."""
     return load_plugins()
+
+
+@pytest.fixture(scope="session")
+def digits(registry: Registry) -> Dataset:
+    return registry.dataset("digits").load(DatasetOptions())
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache directory for the whole session, so each data set's feature classifier is trained once."""
+    path = tmp_path_factory.getbasetemp() / "genbench-fid-cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @dataclass

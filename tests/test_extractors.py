@@ -12,30 +12,12 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 import genbench_fid.feature_extractor_classifier as classifier_module
-from genbench import Dataset, DatasetOptions, EvalContext, GenbenchError, ImageData
+from genbench import Dataset, EvalContext, GenbenchError, ImageData
 from genbench.features import load_extractor
-from genbench.plugins import Registry, load_plugins
+from genbench.plugins import Registry
 from genbench_fid.feature_extractor_classifier import ClassifierConfig
 from genbench_fid.feature_extractor_inception import WEIGHTS_VARIABLE, as_rgb_255
 from genbench_fid.metric_fid import FidConfig
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins()
-
-
-@pytest.fixture(scope="module")
-def digits(registry: Registry) -> Dataset:
-    return registry.dataset("digits").load(DatasetOptions())
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the session's tests of the classifier, so the digits classifier is trained once."""
-    path = tmp_path_factory.getbasetemp() / "genbench-fid-cache"
-    path.mkdir(exist_ok=True)
-    return path
 
 
 def context(dataset: Dataset, registry: Registry, cache: Path, **options: Any) -> EvalContext:

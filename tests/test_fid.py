@@ -10,32 +10,13 @@ import pytest
 import torch
 
 import genbench
+from conftest import SHARED_DATA
 from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError, ImageData
-from genbench.plugins import Registry, load_plugins
+from genbench.plugins import Registry
 from genbench_fid.metric_fid import FidConfig, compute_fid
 from genbench_fid.metric_kid import KidConfig, compute_kid
 from genbench_fid.sample_features import extractor_name
 from genbench_independent import IndependentConfig, IndependentPixels
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins()
-
-
-@pytest.fixture(scope="module")
-def digits(registry: Registry) -> Dataset:
-    return registry.dataset("digits").load(DatasetOptions())
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the session's tests of the classifier, so each data set's classifier is trained once."""
-    path = tmp_path_factory.getbasetemp() / "genbench-fid-cache"
-    path.mkdir(exist_ok=True)
-    return path
 
 
 class Replay:

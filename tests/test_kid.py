@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import genbench
-from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError
+from genbench import Dataset, EvalContext, FitContext, GenbenchError
 from genbench.plugins import Registry, load_plugins
 from genbench.stats import kernel_inception_distance
 from genbench_fid.metric_kid import KidConfig, compute_kid
@@ -105,11 +105,6 @@ def pixel_features(dataset: Dataset, ctx: EvalContext) -> tuple[Callable[[torch.
 @genbench.hookimpl
 def genbench_feature_extractors() -> list[genbench.ExtractorSpec]:
     return [genbench.ExtractorSpec("pixels", "raw pixels, for tests", pixel_features)]
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_plugins().dataset("digits").load(DatasetOptions())
 
 
 @pytest.fixture

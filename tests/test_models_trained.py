@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from conftest import cpu_context
-from genbench import Dataset, DatasetOptions
+from genbench import Dataset
 from genbench.stats import feature_statistics, frechet_distance
-from genbench_datasets.digits import load_digits
 from genbench_gan import GAN, GANConfig
 from genbench_independent import IndependentConfig, IndependentPixels
 from genbench_pixelcnn import PixelCNN, PixelCNNConfig
@@ -27,11 +26,6 @@ pytestmark = pytest.mark.slow
 #: Importance samples for the VAE's bound on the test set, as the ``nll`` metric's default.
 K = 100
 SAMPLES = 1000
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_digits(DatasetOptions())
 
 
 def untrained(model_class: Any, config: Any, digits: Dataset) -> Any:

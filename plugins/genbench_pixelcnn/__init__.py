@@ -21,7 +21,7 @@ from torch import nn
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
-from genbench.training import train_epochs
+from genbench.training import adam_with_cosine_decay, train_epochs
 
 BLOCKS = ("gated", "residual")
 
@@ -150,9 +150,9 @@ class PixelCNN(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config = self.config
-        optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
-        total_steps = config.epochs * -(-len(train) // config.batch_size)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+        optimizer, schedule = adam_with_cosine_decay(
+            self.parameters(), config.lr, epochs=config.epochs, examples=len(train), batch_size=config.batch_size
+        )
         self.train()
 
         def step(batch: torch.Tensor) -> dict[str, float]:

@@ -31,7 +31,7 @@ from genbench.nn import (
     sample_discretized_logistic,
 )
 from genbench.stats import log_mean_exp
-from genbench.training import train_epochs
+from genbench.training import adam_with_cosine_decay, train_epochs
 
 #: ``elbo`` draws its noise from a generator seeded with this, so that the bound is a fixed function of the
 #: weights and the data: a checkpoint gives the same number whether it was just trained or loaded.
@@ -127,9 +127,9 @@ class VAE(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config = self.config
-        optimizer = torch.optim.Adam(self.parameters(), lr=config.lr)
-        total_steps = config.epochs * -(-len(train) // config.batch_size)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+        optimizer, schedule = adam_with_cosine_decay(
+            self.parameters(), config.lr, epochs=config.epochs, examples=len(train), batch_size=config.batch_size
+        )
         self.train()
 
         def step(batch: torch.Tensor) -> dict[str, float]:
