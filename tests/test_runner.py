@@ -143,3 +143,10 @@ def test_execute_reports_progress_lines(tmp_path: Path) -> None:
     prepared = prepare(RunRequest(models=["independent"], results_dir=tmp_path, metrics=["bpd"]))
     execute(prepared, echo=lines.append)
     assert lines == ["independent seed 0: running"]
+
+
+def test_result_files_are_readable_by_others(tmp_path: Path) -> None:
+    frame = run_independent(tmp_path, metrics=["bpd"])
+    run_dir = Path(frame.attrs["run_dir"])
+    for path in [run_dir / "run.json", run_dir / "results.csv", *(run_dir / "checkpoints").iterdir()]:
+        assert path.stat().st_mode & 0o044, path
