@@ -10,7 +10,6 @@ computes afresh, never reuses a stale file. Trained extractors cache their weigh
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from genbench.config import stable_hash
 from genbench.data import fingerprint
 from genbench.stats import feature_statistics
 from genbench.store import write_atomic, write_json_atomic
@@ -144,7 +144,8 @@ def reference_statistics(
     """Mean (d,) and covariance (d, d) of ``split``'s features, cached; and their provenance with the cache key."""
 
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        features = extract_features(extractor, _split(dataset, split).images, batch_size, progress=progress)
+        # Through the features' cache, so that FID and KID of one cell extract the reference features once.
+        features, _ = reference_features(extractor, dataset, split, batch_size, cache_dir, progress=progress)
         mu, sigma = feature_statistics(features)
         return {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}, {}
 
@@ -163,9 +164,8 @@ def _split(dataset: Dataset, split: str) -> Any:
 
 
 def cache_key(description: Mapping[str, Any]) -> str:
-    """A short hash of JSON-able data, independent of dict order."""
-    text = json.dumps({"format": CACHE_FORMAT, **description}, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short hash of JSON-able data, independent of dict order, with the cache's format version in it."""
+    return stable_hash({"format": CACHE_FORMAT, **description})
 
 
 def cached_tensors(
