@@ -1,4 +1,4 @@
-"""The ``genbench`` command: run, plugins, show.
+"""The ``genbench`` command: run, plugins, show, report, suites, stats.
 
 Exit codes: 0 every cell finished, 1 some cell failed, 2 a user error (one line on stderr, no traceback
 unless --debug).
@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from genbench.api import run_request
-from genbench.config import DEVICES, RunRequest, apply_suite, parse_names, parse_seeds, read_suite
+from genbench.config import DEVICES, RunRequest, parse_names, parse_seeds
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import format_table, load_results
+from genbench.suites import layered_request, load_suite, suites_table
 from genbench.types import GenbenchError, OptionGroup
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
@@ -48,6 +49,9 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     run.add_argument("--results-dir", type=Path, help="where runs are written (default: ./results)")
     run.add_argument("--name", help="run directory name (default: from data set and models, so reruns resume)")
     run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
+    run.add_argument(
+        "--suite", metavar="NAME", help="a packaged suite (see genbench suites); --config and flags override it"
+    )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     added = OptionGroup(run.add_argument_group("options added by plugins"))
@@ -69,7 +73,31 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
 
     show = commands.add_parser("show", help="print the results table of a run directory")
     show.add_argument("path", type=Path, help="a run directory (results/<run>) or its results.csv")
+
+    suites = commands.add_parser("suites", help="list the packaged suites, or print one suite's file")
+    suites.add_argument("name", nargs="?", metavar="NAME", help="print this suite's TOML file")
+    _add_stats_parser(commands, registry)
     return parser, added.dests
+
+
+def _add_stats_parser(commands: argparse._SubParsersAction[OneLineParser], registry: Registry | None) -> None:
+    stats = commands.add_parser(
+        "stats", help="write FID reference statistics (mu, sigma) of a data set's split in pytorch-fid's .npz layout"
+    )
+    stats.add_argument("--dataset", required=True, help="data set name, e.g. cifar10")
+    stats.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    stats.add_argument("--out", type=Path, required=True, help="the .npz file to write (never overwritten)")
+    stats.add_argument("--extractor", help="feature extractor (default: fid's: classifier if labelled, else inception)")
+    stats.add_argument("--data-root", type=Path, help="folder holding the data set's files")
+    stats.add_argument("--download", action="store_true", help="download the data set if missing")
+    stats.add_argument("--binarize", action="store_true", help="use the 2-level version of the data")
+    stats.add_argument("--device", choices=DEVICES, default="auto", help="where to extract features (default: auto)")
+    stats.add_argument("--results-dir", type=Path, default=Path("results"), help="its .cache holds the features")
+    stats.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    added = OptionGroup(stats.add_argument_group("options added by plugins"))
+    if registry is not None:
+        registry.pm.hook.genbench_addoption(options=added)
+    stats.set_defaults(stats_plugin_dests=added.dests)
 
 
 def _positive_int(text: str) -> int:
@@ -89,10 +117,8 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 
 
 def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()) -> RunRequest:
-    """Defaults < suite file < command line."""
-    request = RunRequest()
-    if args.config is not None:
-        apply_suite(request, read_suite(args.config), args.config)
+    """Defaults < packaged suite < suite file < command line."""
+    request = layered_request(args.suite, args.config)
     if args.models is not None:
         request.models = parse_names(args.models, "--models")
     if args.metrics is not None:
@@ -137,6 +163,39 @@ def command_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_suites(args: argparse.Namespace) -> int:
+    if args.name is not None:
+        print(load_suite(args.name).text, end="")
+        return EXIT_OK
+    rows = [("name", "version", "description"), *suites_table()]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for name, version, description in rows:
+        print(f"{name.ljust(widths[0])}  {version.ljust(widths[1])}  {description}")
+    return EXIT_OK
+
+
+def command_stats(args: argparse.Namespace, registry: Registry) -> int:
+    from genbench.reference_file import StatsRequest, write_stats
+
+    options = {dest: getattr(args, dest) for dest in args.stats_plugin_dests if getattr(args, dest) is not None}
+    request = StatsRequest(
+        dataset=args.dataset,
+        split=args.split,
+        out=args.out,
+        extractor=args.extractor,
+        data_root=args.data_root,
+        download=args.download,
+        binarize=args.binarize,
+        device=args.device,
+        results_dir=args.results_dir,
+        plugin_options=options,
+    )
+    meta = write_stats(request, registry)
+    extractor = meta["extractor"]["name"]
+    print(f"wrote {args.out}: mu, sigma of {meta['count']} {meta['dataset']} {meta['split']} images ({extractor})")
+    return EXIT_OK
+
+
 def _echo(line: str) -> None:
     print(f"genbench: {line}", file=sys.stderr)
 
@@ -156,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report_command(args.paths, args.out)
         if args.command == "show":
             return command_show(args)
+        if args.command == "suites":
+            return command_suites(args)
+        if args.command == "stats":
+            return command_stats(args, registry)
         parser.print_help()
         return EXIT_USER_ERROR
     except GenbenchError as error:

@@ -47,6 +47,8 @@ class RunRequest:
     plugins: list[str] = field(default_factory=list)
     #: Values of options that plugins added to the command line (genbench_addoption), by dest.
     plugin_options: dict[str, Any] = field(default_factory=dict)
+    #: The packaged suite this request started from (name, version, file hash), recorded in run.json; None: none.
+    suite: dict[str, Any] | None = None
 
     def run_name(self) -> str:
         """The default run directory name: the same request resumes in the same directory."""
@@ -86,13 +88,16 @@ def read_suite(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
-    known = {f.name for f in dataclasses.fields(RunRequest)} - {"model_options", "metric_options", "plugin_options"}
-    unknown = sorted(set(data) - known - {"model", "metric"})
+    unknown = sorted(set(data) - suite_setting_names())
     if unknown:
-        raise GenbenchError(
-            f"--config {path}: unknown settings {unknown}; known: {sorted(known | {'model', 'metric'})}"
-        )
+        raise GenbenchError(f"--config {path}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
     return data
+
+
+def suite_setting_names() -> set[str]:
+    """The top-level keys a suite or --config file may set: the request's plain fields and the option tables."""
+    internal = {"model_options", "metric_options", "plugin_options", "suite"}
+    return {f.name for f in dataclasses.fields(RunRequest)} - internal | {"model", "metric"}
 
 
 def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from torch import nn
 
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
 from genbench.features import cached_tensors, dataset_fingerprint
+from genbench_fid.sample_features import FeaturesWithLogits
 
 #: Bump when the network or the training loop changes: every cached classifier is then trained again.
 ARCHITECTURE_VERSION = 1
@@ -125,9 +126,7 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_classifier(
-    dataset: Dataset, ctx: EvalContext
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
+def load_classifier(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLogits, dict[str, Any]]:
     """The cached classifier for ``dataset`` (trained on its train split first if there is none yet)."""
     train, test = dataset.train, dataset.test
     if train.labels is None or test.labels is None:
@@ -165,9 +164,9 @@ def load_classifier(
     levels = train.levels
 
     @torch.inference_mode()
-    def features(images: torch.Tensor) -> torch.Tensor:
-        result: torch.Tensor = model.body(scaled(images, levels).to(ctx.device)).double().cpu()
-        return result
+    def features_and_logits(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        penultimate = model.body(scaled(images, levels).to(ctx.device))
+        return penultimate.double().cpu(), model.head(penultimate).double().cpu()
 
     identity = {
         "network": description["architecture"],
@@ -176,4 +175,5 @@ def load_classifier(
         "test_accuracy": info["test_accuracy"],
         "classifier_cache_key": info["cache_key"],
     }
+    features = FeaturesWithLogits(features_and_logits, f"the classifier's own head ({classes} classes)")
     return features, identity
