@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metric
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 
@@ -191,3 +192,33 @@ def test_bad_options_are_user_errors(
     compute = compute_is if isinstance(config, IsConfig) else compute_precision_recall
     with pytest.raises(GenbenchError, match=message):
         compute(Replay(digits.test.images), context(digits, registry, shared_cache, config))
+
+
+# ------------------------------------------------------------------------------ inception, end to end (offline)
+
+
+@pytest.fixture(scope="module")
+def random_inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """torch-fidelity's InceptionV3 with random weights, saved as its weights file is: a state dict, torch.save."""
+    with pytest.MonkeyPatch.context() as patch:  # build the architecture without fetching the real weights
+        patch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {})
+        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        network = FeatureExtractorInceptionV3("random", ["2048"])
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(network.state_dict(), path)
+    return path
+
+
+def test_inception_score_with_the_inception_extractor_uses_its_logits_unbiased(
+    digits: Dataset, registry: Registry, tmp_path: Path, random_inception_weights: Path
+) -> None:
+    config = IsConfig(extractor="inception", n_samples=4, batch_size=4, splits=2)
+    config.inception_weights = str(random_inception_weights)
+    ctx = context(digits, registry, tmp_path, config)
+    model = Replay(digits.test.images)
+    result = compute_is(model, ctx)
+    outputs = next(value for value in ctx.memo.values() if hasattr(value, "logits"))
+    assert outputs.logits.shape == (4, 1008) and outputs.features.shape == (4, 2048)
+    expected = isc_features_to_metric(outputs.logits, splits=2, shuffle=True, rng_seed=2020)[KEY_METRIC_ISC_MEAN]
+    assert result.values["is"] == expected
+    assert result.provenance["logits"] == "InceptionV3 logits_unbiased (1008 classes, torch-fidelity)"
