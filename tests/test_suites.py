@@ -214,6 +214,7 @@ def write_cifar10_batches(root: Path, per_batch: int, test: int) -> None:
         (folder / name).write_bytes(records.tobytes())
 
 
+@pytest.mark.slow  # the PixelCNN samples 32x32x3 images one sub-pixel at a time: 3,072 passes per batch
 def test_the_cifar10_suite_runs_on_a_stand_in(results_dir: Path, tmp_path: Path) -> None:
     registry = load_plugins(["suite_stand_ins"])
     if "cifar10" not in registry.names(DATASET):
