@@ -17,7 +17,7 @@ from genbench.config import DEVICES, RunRequest, parse_names, parse_seeds
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import format_table, load_results
-from genbench.suites import layered_request, load_suite, suites_table
+from genbench.suites import drop_unused_suite_options, layered_request, load_suite, suites_table
 from genbench.types import GenbenchError, OptionGroup
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
@@ -129,6 +129,7 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         value = getattr(args, flag)
         if value is not None:
             setattr(request, flag, value)
+    drop_unused_suite_options(request, args.suite, args.config)
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
     request.plugin_options = {dest: getattr(args, dest) for dest in plugin_dests if getattr(args, dest) is not None}
     return request

@@ -126,3 +126,24 @@ def suites_table() -> list[tuple[str, str, str]]:
         suite = load_suite(name)
         rows.append((suite.name, f"v{suite.version}", suite.description))
     return rows
+
+
+def drop_unused_suite_options(request: RunRequest, suite: str | None, config: Path | None) -> None:
+    """Drop a suite's option tables for models and metrics that the final request does not run.
+
+    ``--suite cifar10 --models gan`` narrows the suite; its [model.pixelcnn] table is then no mistake of the
+    user's. Tables from a config file are kept, so that ``prepare`` still reports those as unused.
+    """
+    if suite is None:
+        return
+    settings = load_suite(suite).settings
+    from_config = read_suite(config) if config is not None else {}
+    for label, options, used in (
+        ("model", request.model_options, request.models),
+        ("metric", request.metric_options, request.metrics),
+    ):
+        if used is None:  # every installed metric runs
+            continue
+        suite_only = set(settings.get(label, {})) - set(from_config.get(label, {}))
+        for name in suite_only - set(used):
+            del options[name]
