@@ -697,7 +697,15 @@ def _run_text(run: Run) -> str:
 
 
 def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
-    return {entry.model: entry.record.config for entry in leaderboard.entries}
+    return {entry.model: {**entry.record.config, **_origin_fields(entry.record)} for entry in leaderboard.entries}
+
+
+def _origin_fields(record: CellRecord) -> dict[str, str]:
+    """Where a model made elsewhere came from (genbench.origins): the kind, the file and its SHA-256."""
+    origin = record.provenance.get("origin")
+    if not isinstance(origin, dict):
+        return {}
+    return {"origin": f"{origin.get('kind', 'file')} {origin.get('file')}, sha256 {origin.get('sha256')}"}
 
 
 # ------------------------------------------------------------------------------------------ text
