@@ -17,12 +17,12 @@ value exactly when images were stored as round(v 255 / (L - 1)). The option ``fi
 default (e.g. ``file_levels = 17`` for PNGs that hold raw digit values 0..16).
 
 Order. Images are served in the file's order and never repeated within one stream of draws: successive calls
-with the same ``torch.Generator`` continue where the last one stopped; a call with another generator starts
-again at the first image (the generator's random state is not used). The runner gives each metric, and the
-sample grid, a generator of its own, so every metric sees the first n images, whatever its batch size: the
-test split saved as a file has an FID of exactly zero against the test split. A stream that asks for more
-images than the file holds raises NotApplicable with both counts, so the metric is N/A rather than measured on
-repeated images.
+with the same ``torch.Generator`` continue where that generator's last call stopped; a generator not seen
+before starts at the first image (only the generator's identity is used, not its random state). The runner
+gives each metric, and the sample grid, a generator of its own, so every metric sees the first n images,
+whatever its batch size: the test split saved as a file has an FID of zero against the test split. A stream
+that asks for more images than the file holds raises NotApplicable with both counts, so the metric is N/A
+rather than measured on repeated images.
 
 Seeds do not change the images served; several seeds give the same numbers (a spread of zero), as they should.
 """
@@ -30,6 +30,7 @@ Seeds do not change the images served; several seeds give the same numbers (a sp
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,24 +80,22 @@ class StoredSamples:
             "file_levels": file_levels,
             "levels": info.levels,
         }
-        self._stream: torch.Generator | None = None
-        self._served = 0
+        #: How many images each stream of draws (one generator) has had; forgotten with the generator.
+        self._served: weakref.WeakKeyDictionary[torch.Generator, int] = weakref.WeakKeyDictionary()
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         """Nothing to learn: the images are given (the runner does not call this for a model with an origin)."""
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        if generator is not self._stream:
-            self._stream, self._served = generator, 0
-        end = self._served + n
+        served = self._served.get(generator, 0)
+        end = served + n
         if end > len(self.images):
             raise NotApplicable(
                 f"{self.origin['file']} holds {len(self.images)} images, fewer than this draw asks for ({end} so "
                 "far); stored images are never repeated: store more, or ask the metric for fewer"
             )
-        images = self.images[self._served : end].clone()
-        self._served = end
-        return images
+        self._served[generator] = end
+        return self.images[served:end].clone()
 
     def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("stored samples have no likelihood")
