@@ -33,6 +33,8 @@ class Origin:
     description: dict[str, Any]
     #: Why train_time is N/A.
     reason: str
+    #: What the run prints when the cell starts: where the model and its config come from.
+    note: str
     #: The weights to load into ``model`` (None for a model that serves its own file, like ``samples``).
     weights: WeightsFile | None = None
 
@@ -112,7 +114,7 @@ def checkpoint_origin(
     if weights.sidecar is not None:
         description["same_data"] = description.get("trained_on") == dataset.provenance.get("fingerprint")
     reason = f"weights loaded from {weights.path.name} (sha256 {weights.sha256[:12]}), not trained in this run"
-    return Origin(model, description, reason, weights)
+    return Origin(model, description, reason, f"weights from {weights.path}, config from {config_from}", weights)
 
 
 def plugin_origin(name: str, model: GenerativeModel, description: Any) -> Origin:
@@ -120,7 +122,7 @@ def plugin_origin(name: str, model: GenerativeModel, description: Any) -> Origin
         raise PluginError(f"model {name!r}: its origin must be a dict with 'file' and 'sha256', got {description!r}")
     file = description["file"]
     reason = f"{name} serves images from {file} (sha256 {str(description['sha256'])[:12]}); nothing is trained"
-    return Origin(model, dict(description), reason)
+    return Origin(model, dict(description), reason, f"images from {description.get('path', file)}")
 
 
 def use_origin(origin: Origin, record: CellRecord) -> GenerativeModel:

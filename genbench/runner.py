@@ -178,7 +178,8 @@ def execute(
         if record is not None and record.status == "ok":
             echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
         else:
-            echo(f"{spec.name} seed {seed}: running")
+            origin = run.origins.get(spec.name)
+            echo(f"{spec.name} seed {seed}: running" + (f" ({origin.note})" if origin else ""))
             record = run_cell(run, spec, seed, identifier, progress=progress)
             directory.write_cell(record)
             run.registry.pm.hook.genbench_cell_finished(record=record)

@@ -18,6 +18,7 @@ from conftest import TESTS
 from genbench import DataInfo
 from genbench.cli import main
 from genbench.config import RunRequest, apply_suite, read_suite
+from genbench.report import build_leaderboard
 from genbench.runner import model_key, prepare
 from genbench_vae import VAE, VAEConfig
 
@@ -214,3 +215,16 @@ def test_without_a_sidecar_the_run_config_builds_the_model(tmp_path: Path) -> No
     assert run.model_configs["vae"].latent_dim == 4
     assert run.origins["vae"].description["config_from"] == "the run"
     assert not (tmp_path / "results").exists()
+
+
+def test_a_report_over_both_runs_keeps_trained_and_loaded_weights_apart(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = tmp_path / "vae.safetensors"
+    assert genbench(capsys, "export", trained, "--cell", only_record(trained)["cell_id"], "--out", weights)[0] == 0
+    args = ["run", "--models", "vae", "--checkpoint", f"vae={weights}", "--metrics", "nll", "--results-dir", tmp_path]
+    code, _, err = genbench(capsys, *args)
+    assert code == 0 and f"vae seed 0: running (weights from {weights}, config from the sidecar vae.json)" in err
+    leaderboard = build_leaderboard([trained, tmp_path / "digits-vae-checkpoint"])
+    loaded = f"vae (from=vae.safetensors ({sha256(weights)[:8]}))"
+    assert set(leaderboard.models("digits")) == {"vae (from=training)", loaded}
