@@ -198,12 +198,16 @@ def test_a_pickle_is_refused_by_the_real_command(tmp_path: Path) -> None:
 
 def test_a_suite_file_names_checkpoints_under_model_tables(tmp_path: Path) -> None:
     suite = tmp_path / "suite.toml"
-    suite.write_text('models = ["vae"]\n[model.vae]\ncheckpoint = "w/vae.safetensors"\nlatent_dim = 8\n')
+    suite.write_text(
+        'models = ["vae"]\nsample_sets = { mygan = "gan.npz" }\n'
+        '[model.vae]\ncheckpoint = "w/vae.safetensors"\nlatent_dim = 8\n'
+    )
     request = RunRequest()
     apply_suite(request, read_suite(suite), suite)
     assert request.checkpoints == {"vae": Path("w/vae.safetensors")}
     assert request.model_options == {"vae": {"latent_dim": 8}}  # checkpoint is no config field
-    assert request.run_name() == "digits-vae-checkpoint"
+    assert request.sample_sets == {"mygan": Path("gan.npz")}
+    assert request.run_name() == "digits-vae-checkpoint+mygan"
 
 
 def test_without_a_sidecar_the_run_config_builds_the_model(tmp_path: Path) -> None:

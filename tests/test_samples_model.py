@@ -16,7 +16,7 @@ from PIL import Image
 
 import genbench
 from genbench import DataInfo, Dataset, GenbenchError, NotApplicable
-from genbench.cli import main
+from genbench.cli import build_parser, main, request_from_args
 from genbench.config import RunRequest
 from genbench.plugins import Registry
 from genbench.runner import prepare
@@ -208,3 +208,11 @@ def test_the_samples_model_by_name_with_its_path_option(tmp_path: Path, digits: 
     origin = prepare(request).origins["samples"]
     assert origin.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert request.run_name() == "digits-samples"
+
+
+def test_sample_sets_alone_make_a_run_of_their_own_unless_models_are_named(registry: Registry) -> None:
+    parser, dests = build_parser(registry)
+    alone = request_from_args(parser.parse_args(["run", "--sample-set", "a=x.npz", "--sample-set", "b=pngs"]), dests)
+    assert alone.models == [] and alone.sample_sets == {"a": Path("x.npz"), "b": Path("pngs")}
+    beside = request_from_args(parser.parse_args(["run", "--models", "vae", "--sample-set", "a=x.npz"]), dests)
+    assert beside.models == ["vae"] and beside.run_name() == "digits-vae+a"
