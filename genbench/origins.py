@@ -92,7 +92,12 @@ def find_origins(
         if spec.name in weights:
             origins[spec.name] = checkpoint_origin(request, spec, configs, dataset, weights[spec.name])
             continue
-        model = spec.factory(configs[spec.name], dataset.info)
+        try:
+            model = spec.factory(configs[spec.name], dataset.info)
+        except GenbenchError:
+            raise
+        except Exception:  # not a user mistake: the cell fails with this error and records it, as before
+            continue
         description = getattr(model, "origin", None)
         if description is not None:
             origins[spec.name] = plugin_origin(spec.name, model, description)

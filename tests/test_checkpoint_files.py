@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,8 +19,9 @@ from conftest import TESTS
 from genbench import DataInfo
 from genbench.cli import main
 from genbench.config import RunRequest, apply_suite, read_suite
+from genbench.plugins import MODEL, Registered, load_plugins
 from genbench.report import build_leaderboard
-from genbench.runner import model_key, prepare
+from genbench.runner import execute, model_key, prepare
 from genbench_vae import VAE, VAEConfig
 
 DIGITS = DataInfo((1, 8, 8), 17)
@@ -232,3 +234,17 @@ def test_a_report_over_both_runs_keeps_trained_and_loaded_weights_apart(
     leaderboard = build_leaderboard([trained, tmp_path / "digits-vae-checkpoint"])
     loaded = f"vae (from=vae.safetensors ({sha256(weights)[:8]}))"
     assert set(leaderboard.models("digits")) == {"vae (from=training)", loaded}
+
+
+def test_a_model_that_cannot_be_built_still_fails_only_its_cell(tmp_path: Path) -> None:
+    """prepare builds every model to find those made elsewhere; a crash there is the cell's failure, as before."""
+    registry = load_plugins()
+
+    def cannot_build(config: Any, info: DataInfo) -> Any:
+        raise RuntimeError("cannot build")
+
+    spec = dataclasses.replace(registry.model("independent"), name="broken", factory=cannot_build)
+    registry.specs[MODEL.label]["broken"] = Registered(spec, registry.plugin_of(MODEL, "independent"))
+    request = RunRequest(models=["broken", "independent"], metrics=["bpd"], results_dir=tmp_path)
+    frame = execute(prepare(request, registry))
+    assert list(frame["status"]) == ["failed", "ok"] and "cannot build" in frame["error"][0]
