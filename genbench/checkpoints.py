@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from genbench.config import NAME_PATTERN
 from genbench.store import RunDirectory, write_atomic, write_json_atomic
 from genbench.types import CellRecord, GenbenchError
 
@@ -175,10 +176,13 @@ def export_cell(run_dir: Path, cell_id: str, out: Path, *, force: bool = False) 
         raise GenbenchError(f"--out {out} must end in {SAFETENSORS_SUFFIX} (its sidecar is written beside it as .json)")
     directory = RunDirectory(run_dir)
     info = directory.read_run()
-    record = directory.read_cell(cell_id)
+    # Names are checked before they become paths, so that neither the user nor a record leads outside the run.
+    record = directory.read_cell(cell_id) if NAME_PATTERN.match(cell_id) else None
     if record is None:
         cells = ", ".join(info.get("cells", [])) or "none"
         raise GenbenchError(f"run {run_dir} has no cell {cell_id!r}; its cells: {cells}")
+    if not NAME_PATTERN.match(record.checkpoint_key):
+        raise GenbenchError(f"cell {cell_id} of {run_dir} names a malformed checkpoint {record.checkpoint_key!r}")
     tensors_path, meta_path = directory.checkpoint_paths(record.checkpoint_key)
     if not (tensors_path.is_file() and meta_path.is_file()):
         origin = record.provenance.get("origin")

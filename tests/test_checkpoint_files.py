@@ -111,6 +111,8 @@ def test_export_refuses_to_overwrite_and_lists_the_cells_of_an_unknown_one(
     code, _, err = genbench(capsys, "export", trained, "--cell", "vae-nope", "--out", tmp_path / "x.safetensors")
     assert code == 2 and err.strip() == f"genbench: error: run {trained} has no cell 'vae-nope'; its cells: {cell}"
     assert not (tmp_path / "x.safetensors").exists()
+    code, _, err = genbench(capsys, "export", trained, "--cell", f"../{trained.name}/cells/{cell}", "--out", out)
+    assert code == 2 and "has no cell" in err  # a cell id is a name, never a path
 
 
 def write_vae_weights(path: Path, **options: Any) -> None:
