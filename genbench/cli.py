@@ -1,4 +1,4 @@
-"""The ``genbench`` command: run, plugins, show.
+"""The ``genbench`` command: run, plugins, report, show, export.
 
 Exit codes: 0 every cell finished, 1 some cell failed, 2 a user error (one line on stderr, no traceback
 unless --debug).
@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from genbench.api import run_request
-from genbench.config import DEVICES, RunRequest, apply_suite, parse_names, parse_seeds, read_suite
+from genbench.checkpoints import export_cell
+from genbench.config import (
+    DEVICES,
+    RunRequest,
+    apply_suite,
+    parse_assignments,
+    parse_names,
+    parse_seeds,
+    read_suite,
+)
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import format_table, load_results
@@ -49,6 +58,7 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     run.add_argument("--name", help="run directory name (default: from data set and models, so reruns resume)")
     run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    add_bring_your_own_options(run)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     added = OptionGroup(run.add_argument_group("options added by plugins"))
     if registry is not None:
@@ -69,7 +79,33 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
 
     show = commands.add_parser("show", help="print the results table of a run directory")
     show.add_argument("path", type=Path, help="a run directory (results/<run>) or its results.csv")
+
+    export = commands.add_parser("export", help="write a trained cell's weights as safetensors + a JSON sidecar")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory (results/<run>)")
+    export.add_argument("--cell", required=True, metavar="ID", help="the cell id (its file name under cells/)")
+    export.add_argument(
+        "--out", required=True, type=Path, metavar="PATH", help="where to write, ending in .safetensors"
+    )
+    export.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
     return parser, added.dests
+
+
+def add_bring_your_own_options(run: argparse.ArgumentParser) -> None:
+    """Models made elsewhere: weights to load instead of training, images to evaluate as a model."""
+    run.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=PATH",
+        help="evaluate MODEL with the weights in a safetensors file instead of training it (repeatable)",
+    )
+    run.add_argument(
+        "--sample-set",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="evaluate the images in an .npz or a PNG/JPEG folder as a model called NAME (repeatable)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -91,8 +127,9 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()) -> RunRequest:
     """Defaults < suite file < command line."""
     request = RunRequest()
+    suite = read_suite(args.config) if args.config is not None else {}
     if args.config is not None:
-        apply_suite(request, read_suite(args.config), args.config)
+        apply_suite(request, suite, args.config)
     if args.models is not None:
         request.models = parse_names(args.models, "--models")
     if args.metrics is not None:
@@ -104,6 +141,10 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         if value is not None:
             setattr(request, flag, value)
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
+    request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
+    request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
+    if request.sample_sets and args.models is None and "models" not in suite:
+        request.models = []  # sample sets alone, unless models are named too
     request.plugin_options = {dest: getattr(args, dest) for dest in plugin_dests if getattr(args, dest) is not None}
     return request
 
@@ -137,6 +178,12 @@ def command_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_export(args: argparse.Namespace) -> int:
+    weights, sidecar = export_cell(args.run_dir, args.cell, args.out, force=args.force)
+    print(f"wrote {weights} and {sidecar}")
+    return EXIT_OK
+
+
 def _echo(line: str) -> None:
     print(f"genbench: {line}", file=sys.stderr)
 
@@ -156,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report_command(args.paths, args.out)
         if args.command == "show":
             return command_show(args)
+        if args.command == "export":
+            return command_export(args)
         parser.print_help()
         return EXIT_USER_ERROR
     except GenbenchError as error:

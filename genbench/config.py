@@ -18,6 +18,8 @@ from genbench.types import GenbenchError
 
 DEFAULT_MODELS = ("vae", "gan", "pixelcnn")
 DEFAULT_DATASET = "digits"
+#: The model plugin that ``--sample-set NAME=PATH`` makes a named instance of (looked up by name, never imported).
+SAMPLES_MODEL = "samples"
 DEVICES = ("auto", "cpu", "cuda")
 #: Bumped when the meaning of a checkpoint changes, so old ones are not reused by mistake.
 CHECKPOINT_FORMAT = 1
@@ -47,13 +49,19 @@ class RunRequest:
     plugins: list[str] = field(default_factory=list)
     #: Values of options that plugins added to the command line (genbench_addoption), by dest.
     plugin_options: dict[str, Any] = field(default_factory=dict)
+    #: Model name -> a safetensors file to load instead of training (--checkpoint vae=PATH).
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    #: Instance name -> a .npz or image folder, each served by the ``samples`` model as a row of its own.
+    sample_sets: dict[str, Path] = field(default_factory=dict)
 
     def run_name(self) -> str:
         """The default run directory name: the same request resumes in the same directory."""
         if self.name:
             return self.name
         binarized = "-binarized" if self.binarize else ""
-        return f"{self.dataset}{binarized}-{'+'.join(self.models)}"
+        # Weights from a file are another experiment than training: they get a directory of their own.
+        models = [f"{name}-checkpoint" if name in self.checkpoints else name for name in self.models]
+        return f"{self.dataset}{binarized}-{'+'.join([*models, *self.sample_sets])}"
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -100,6 +108,9 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
     for key, value in suite.items():
         if key == "model":
             request.model_options = _option_tables(value, "model", path)
+            request.checkpoints.update(_pop_checkpoints(request.model_options, path))
+        elif key in ("checkpoints", "sample_sets"):
+            getattr(request, key).update(_path_table(value, key, path))
         elif key == "metric":
             request.metric_options = _option_tables(value, "metric", path)
         elif key in ("models", "metrics", "plugins"):
@@ -116,6 +127,44 @@ def _option_tables(value: Any, label: str, path: Path) -> dict[str, dict[str, An
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise GenbenchError(f"--config {path}: [{label}.NAME] must be tables of options, e.g. [{label}.vae]")
     return {name: dict(options) for name, options in value.items()}
+
+
+def _pop_checkpoints(tables: dict[str, dict[str, Any]], path: Path) -> dict[str, Path]:
+    """``checkpoint = "..."`` under [model.NAME] is a run setting for that model, not a field of its config."""
+    found = {}
+    for name, options in tables.items():
+        if "checkpoint" in options:
+            value = options.pop("checkpoint")
+            if not isinstance(value, str) or not value:
+                raise GenbenchError(f"--config {path}: [model.{name}] checkpoint must be a path, got {value!r}")
+            found[name] = Path(value).expanduser()
+    return found
+
+
+def _path_table(value: Any, key: str, path: Path) -> dict[str, Path]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise GenbenchError(f'--config {path}: {key} must be a table of NAME = "PATH", e.g. {key} = {{ x = "a" }}')
+    return {str(name): Path(item).expanduser() for name, item in value.items()}
+
+
+def parse_assignment(text: str, flag: str, example: str) -> tuple[str, Path]:
+    """'vae=w.safetensors' -> ('vae', Path('w.safetensors')); anything else is a one-line error."""
+    name, _, value = text.partition("=")
+    name = name.strip()
+    if not NAME_PATTERN.match(name) or not value.strip():
+        raise GenbenchError(f"{flag} {text!r} is malformed: give NAME=PATH, e.g. {flag} {example}")
+    return name, Path(value.strip()).expanduser()
+
+
+def parse_assignments(texts: list[str], flag: str, example: str) -> dict[str, Path]:
+    """Repeated NAME=PATH flags as a dict; one name given twice is an error rather than a silent choice."""
+    found: dict[str, Path] = {}
+    for text in texts:
+        name, value = parse_assignment(text, flag, example)
+        if name in found:
+            raise GenbenchError(f"{flag} names {name!r} twice ({found[name]} and {value}); give each name once")
+        found[name] = value
+    return found
 
 
 def resolve_config(config_class: type, options: dict[str, Any], owner: str, epochs: int | None = None) -> Any:

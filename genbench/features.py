@@ -25,7 +25,7 @@ from genbench.config import stable_hash
 from genbench.data import fingerprint
 from genbench.stats import feature_statistics
 from genbench.store import write_atomic, write_json_atomic
-from genbench.types import Dataset, EvalContext, GenbenchError, GenerativeModel
+from genbench.types import Dataset, EvalContext, GenbenchError, GenerativeModel, NotApplicable
 
 #: Bump when the layout of cached files changes, so that old caches are recomputed rather than misread.
 CACHE_FORMAT = 1
@@ -72,7 +72,10 @@ def generated_features(
     parts = []
     for start in tqdm(range(0, n, batch_size), desc="sample", disable=not progress):
         count = min(batch_size, n - start)
-        images = model.sample(count, generator)
+        try:
+            images = model.sample(count, generator)
+        except NotApplicable as short:  # e.g. stored samples run out: the reason says how many were asked for
+            raise NotApplicable(f"asked for {n} images; {short}") from None
         if images.dtype != torch.uint8 or tuple(images.shape) != (count, *shape):
             raise GenbenchError(
                 f"model.sample({count}) returned {images.dtype} {tuple(images.shape)}; expected a uint8 tensor "

@@ -156,15 +156,22 @@ def model_labels(records: Sequence[CellRecord]) -> list[str]:
     """The model's name, plus the config fields that differ where one model appears with several configs."""
     configs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        if record.config not in configs[record.model]:
-            configs[record.model].append(record.config)
+        if _label_fields(record) not in configs[record.model]:
+            configs[record.model].append(_label_fields(record))
     labels = []
     for record in records:
         variants = configs[record.model]
         differing = sorted({key for config in variants for key in config if _differs(variants, key)})
-        details = ", ".join(f"{key}={record.config.get(key)}" for key in differing)
+        details = ", ".join(f"{key}={_label_fields(record).get(key)}" for key in differing)
         labels.append(f"{record.model} ({details})" if details else record.model)
     return labels
+
+
+def _label_fields(record: CellRecord) -> dict[str, Any]:
+    """The config, and where the model came from: weights from two files are two rows, as two configs are."""
+    origin = record.provenance.get("origin")
+    made = f"{origin.get('file')} ({str(origin.get('sha256'))[:8]})" if isinstance(origin, dict) else "training"
+    return {**record.config, "from": made}
 
 
 def _differs(configs: list[dict[str, Any]], key: str) -> bool:
@@ -697,7 +704,15 @@ def _run_text(run: Run) -> str:
 
 
 def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
-    return {entry.model: entry.record.config for entry in leaderboard.entries}
+    return {entry.model: {**entry.record.config, **_origin_fields(entry.record)} for entry in leaderboard.entries}
+
+
+def _origin_fields(record: CellRecord) -> dict[str, str]:
+    """Where a model made elsewhere came from (genbench.origins): the kind, the file and its SHA-256."""
+    origin = record.provenance.get("origin")
+    if not isinstance(origin, dict):
+        return {}
+    return {"origin": f"{origin.get('kind', 'file')} {origin.get('file')}, sha256 {origin.get('sha256')}"}
 
 
 # ------------------------------------------------------------------------------------------ text

@@ -16,7 +16,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config
+from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config, stable_hash
+from genbench.origins import Origin, find_origins, model_options, read_checkpoints, sample_set_specs, use_origin
 from genbench.plugins import METRIC, Registry, load_plugins
 from genbench.report import write_run_leaderboard
 from genbench.store import RunDirectory, records_frame, write_atomic
@@ -62,6 +63,8 @@ class PreparedRun:
     dataset: Dataset
     device: torch.device
     directory: RunDirectory
+    #: Models made elsewhere (--checkpoint, --sample-set, the samples plugin), built once; they are never fitted.
+    origins: dict[str, Origin] = field(default_factory=dict)
 
     @property
     def metric_columns(self) -> list[str]:
@@ -83,18 +86,19 @@ def resolve_device(name: str) -> torch.device:
 def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRun:
     """Check the request and load the data; raise GenbenchError on the first mistake, before any write."""
     registry = registry or load_plugins(request.plugins)
-    if not request.models:
+    if not request.models and not request.sample_sets:
         raise GenbenchError("no models given; name some with --models, e.g. --models vae,gan,pixelcnn")
     if not request.seeds:
         raise GenbenchError("no seeds given; e.g. --seeds 0,1,2")
     if request.epochs is not None and request.epochs < 1:
         raise GenbenchError(f"--epochs must be at least 1, got {request.epochs}")
-    models = [registry.model(name) for name in request.models]
+    models = [registry.model(name) for name in request.models] + sample_set_specs(request, registry)
+    model_names = [spec.name for spec in models]
     metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
     metrics = [registry.metric(name) for name in metric_names]
     dataset_spec = registry.dataset(request.dataset)
     for label, options, known in (
-        ("model", request.model_options, request.models),
+        ("model", request.model_options, model_names),
         ("metric", request.metric_options, metric_names),
     ):
         stray = sorted(set(options) - set(known))
@@ -102,7 +106,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
             raise GenbenchError(f"options given for {label}s {stray} that this run does not use ({', '.join(known)})")
     model_configs = {
         spec.name: resolve_config(
-            spec.config_class, request.model_options.get(spec.name, {}), f"model {spec.name!r}", request.epochs
+            spec.config_class, model_options(request, spec.name), f"model {spec.name!r}", request.epochs
         )
         for spec in models
     }
@@ -113,13 +117,17 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         for spec in metrics
     }
     device = resolve_device(request.device)
+    weights = read_checkpoints(request, model_names)
     if request.data_root is not None and not request.data_root.is_dir():
         raise GenbenchError(f"--data-root {request.data_root} does not exist or is not a directory")
     dataset = dataset_spec.load(
         DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
     )
+    origins = find_origins(request, models, model_configs, dataset, weights)
     directory = RunDirectory(request.results_dir / request.run_name())
-    return PreparedRun(request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory)
+    return PreparedRun(
+        request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
+    )
 
 
 def execute(
@@ -138,13 +146,7 @@ def execute(
     # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too.
     evaluation = {"metrics": metric_settings, "plugin_options": _as_dict(run.request.plugin_options)}
     ids = {
-        (spec.name, seed): cell_id(
-            spec.name,
-            run.dataset.name,
-            seed,
-            checkpoint_key(spec.name, run.model_configs[spec.name], dict(run.dataset.provenance), seed),
-            evaluation,
-        )
+        (spec.name, seed): cell_id(spec.name, run.dataset.name, seed, model_key(run, spec.name, seed), evaluation)
         for spec, seed in cells
     }
     run_info = {
@@ -156,6 +158,7 @@ def execute(
         "column_specs": {c.name: dataclasses.asdict(c) for m in run.metrics for c in m.columns},
         "column_metrics": {c.name: m.name for m in run.metrics for c in m.columns},
         "dataset": dict(run.dataset.provenance),
+        "origins": {name: origin.description for name, origin in run.origins.items()},
         "device": _device_description(run.device),
         "packages": _package_versions(),
         "python": platform.python_version(),
@@ -175,7 +178,8 @@ def execute(
         if record is not None and record.status == "ok":
             echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
         else:
-            echo(f"{spec.name} seed {seed}: running")
+            origin = run.origins.get(spec.name)
+            echo(f"{spec.name} seed {seed}: running" + (f" ({origin.note})" if origin else ""))
             record = run_cell(run, spec, seed, identifier, progress=progress)
             directory.write_cell(record)
             run.registry.pm.hook.genbench_cell_finished(record=record)
@@ -192,7 +196,7 @@ def execute(
 def run_cell(run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, progress: bool) -> CellRecord:
     """Train or load one model, evaluate every metric, and describe the outcome; failures are recorded."""
     config = run.model_configs[spec.name]
-    key = checkpoint_key(spec.name, config, dict(run.dataset.provenance), seed)
+    key = model_key(run, spec.name, seed)
     record = CellRecord(
         cell_id=identifier,
         model=spec.name,
@@ -229,11 +233,22 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def model_key(run: PreparedRun, name: str, seed: int) -> str:
+    """What determines a cell's model: its checkpoint key, and the SHA-256 of the file it came from, if any."""
+    key = checkpoint_key(name, run.model_configs[name], dict(run.dataset.provenance), seed)
+    origin = run.origins.get(name)
+    return key if origin is None else stable_hash({"checkpoint": key, "origin_sha256": origin.sha256})
+
+
 def obtain_model(
     run: PreparedRun, spec: ModelSpec, config: Any, seed: int, key: str, record: CellRecord, *, progress: bool
 ) -> GenerativeModel:
-    """Load the checkpoint with this key, or fit the model (seeded) and save one."""
+    """Load the checkpoint with this key, or fit the model (seeded) and save one; a model made elsewhere as is."""
     generator = seed_everything(seed)
+    if spec.name in run.origins:
+        made_elsewhere = use_origin(run.origins[spec.name], record)
+        made_elsewhere.to(run.device)
+        return made_elsewhere
     model = spec.factory(config, run.dataset.info)
     saved = run.directory.load_checkpoint(key)
     if saved is not None:
@@ -322,8 +337,11 @@ def cache_dir(results_dir: Path) -> Path:
 def save_sample_grid(run: PreparedRun, model: GenerativeModel, seed: int, identifier: str) -> None:
     if SAMPLE not in model.capabilities:
         return
-    with torch.no_grad():
-        images = model.sample(SAMPLE_GRID_SIZE, torch.Generator().manual_seed(seed))
+    try:
+        with torch.no_grad():
+            images = model.sample(SAMPLE_GRID_SIZE, torch.Generator().manual_seed(seed))
+    except NotApplicable:  # a file of fewer images than a grid: no grid rather than repeated images
+        return
     _write_grid(images, run.dataset.test.levels, run.directory.samples / f"{identifier}.png")
 
 

@@ -151,7 +151,12 @@ class FitContext:
 
 @runtime_checkable
 class GenerativeModel(Protocol):
-    """What a model factory returns. Methods outside ``capabilities`` may raise NotImplementedError."""
+    """What a model factory returns. Methods outside ``capabilities`` may raise NotImplementedError.
+
+    Optional attributes: ``origin``, a dict with ``file`` and ``sha256``, marks a model made elsewhere, which the
+    runner never fits (see genbench.origins); ``stored_samples = True`` marks one that reads its images rather
+    than generating them, so it has no sampling time.
+    """
 
     #: A subset of {"sample", "log_likelihood", "elbo"}.
     capabilities: frozenset[str]

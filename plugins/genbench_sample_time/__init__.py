@@ -29,6 +29,8 @@ def synchronize(device: torch.device) -> None:
 
 
 def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
+    if getattr(model, "stored_samples", False):  # e.g. the samples model: it reads images, it makes none
+        raise genbench.NotApplicable("the images are read from a file, not generated: no sampling time to measure")
     config: SampleTimeConfig = ctx.config if isinstance(ctx.config, SampleTimeConfig) else SampleTimeConfig()
     if config.batch_size < 1 or config.repeats < 1 or config.warmup < 0:
         raise genbench.GenbenchError(f"sample_time: batch_size and repeats must be >= 1, got {config}")
