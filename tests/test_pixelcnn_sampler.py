@@ -59,17 +59,31 @@ def test_cached_sampler_draws_exactly_the_plain_samplers_images(
     assert len(cached.unique()) > 1, "the draws should not be constant, or the comparison proves little"
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("block", ["gated", "residual"])
 @pytest.mark.parametrize(
     ("shape", "levels", "first_kernel", "kernel"),
     [((1, 8, 8), 17, 5, 3), ((1, 7, 5), 5, 7, 5), ((3, 5, 6), 4, 3, 3), ((1, 4, 6), 3, 1, 1), ((1, 3, 9), 4, 3, 7)],
 )
 def test_cached_logits_equal_the_full_forward_pass(
-    block: str, shape: tuple[int, int, int], levels: int, first_kernel: int, kernel: int
+    block: str,
+    shape: tuple[int, int, int],
+    levels: int,
+    first_kernel: int,
+    kernel: int,
+    device: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Fed given images, the caches must reproduce every conditional of the network, independently of sampling.
-    model = lively(block, shape, levels, first_kernel=first_kernel, kernel=kernel)
+    # On a GPU, TF32 (on by default for cuDNN convolutions, off for matrix products) would round the forward pass
+    # to 10-bit mantissas; float32 noise is what is compared.
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    model = lively(block, shape, levels, first_kernel=first_kernel, kernel=kernel).to(device)
     x = torch.randint(0, levels, (5, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    x = x.to(device)
     with torch.no_grad():
         expected = model(levels_to_unit(x, levels))
     scale = expected.abs().max().item()

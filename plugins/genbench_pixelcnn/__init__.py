@@ -45,10 +45,9 @@ class PixelCNNConfig:
     batch_size: int = 64  # 64 keeps the digits at ~23 updates per epoch; 128 on MNIST with a GPU
     lr: float = 2e-3  # Adam's first step, decayed to zero on a cosine; 3e-4 to 1e-3 for the wider MNIST settings
     grad_clip: float = 1.0  # clip the gradient norm; a softmax over few levels spikes early in training
-    # "cached" (Ramachandran et al. 2017: the same draws, about one forward pass of work) or "plain" (the reference,
-    # a forward pass per value). It is
-    # hashed with the rest of the config, so switching it retrains: a cell's sample_time (and, on a GPU, the
-    # rounding of its samples) depends on it, and a cell must name everything its numbers depend on.
+    # "cached" (Ramachandran et al. 2017: the same draws for about one forward pass of work) or "plain" (the
+    # reference: a forward pass per value). Hashed with the rest of the config, so switching it retrains, but a
+    # cell's key then covers its sample_time (and, on a GPU, the rounding of its samples), which depend on it.
     sampler: str = "cached"
 
 

@@ -9,22 +9,23 @@ Why the caches are exact. In raster order every activation at a position depends
 (masks A and B; the horizontal stack sees the vertical stack only shifted down a row), so once it is computed from
 finished inputs it is final. Each masked convolution is therefore split at its kernel's centre row:
 
-- the kernel rows above the centre read finished rows only: they are applied to a whole row at once, when the row
-  above is finished (``next_row``). So is the gated blocks' vertical stack, which reaches the horizontal stack of
-  row r only from rows < r, through a 1x1 link; it is run on row r once row r is complete;
+- the kernel rows above the centre read finished rows only: they are applied to a whole row at once, as soon as
+  the rows above it are finished (``next_row``). So is the gated blocks' vertical stack, which reaches the
+  horizontal stack of row r only from rows < r, through a 1x1 link: it runs on row r once row r is complete;
 - the centre row's left half and centre read the current row: they are applied per value (``logits_at``) to a
   window of k // 2 + 1 positions of the layer below, whose activations left of the current one are final.
 
 The first layer (mask A) reads the image; the later ones read the cached activations of the layer below; the
 1x1 layers read the current position only. Colour images draw channel c of a pixel conditioned on channels < c
 (PixelRNN paper, Section 3.4), so the activations at the current pixel are recomputed once per channel; the pass
-for the last channel, made with every earlier channel drawn, leaves them final (nothing depends on a value itself).
+for the last channel, made with every earlier channel drawn, leaves them final (no activation at a pixel reads
+that pixel's last channel).
 
 Each layer keeps only the rows its kernel reaches (``RowBand``), and ``logits_at(col)`` reads and writes buffers
-whose addresses depend on the column alone, with static shapes: a GPU can capture it once per column as a CUDA
-graph and replay it for every row. The draws go through ``genbench.nn.sample_categorical`` with the caller's
-generator, in the same order and on logits of the same shape as the plain sampler's, so on the CPU both samplers
-return the same images.
+whose addresses depend on the column alone, with static shapes: on a GPU it can be captured once per column as a
+CUDA graph and replayed for every row (not done here: that needs a GPU to be written and tested on). The draws go
+through ``genbench.nn.sample_categorical`` with the caller's generator, in the same order and on logits of the
+same shape as the plain sampler's, so on the CPU both samplers return the same images.
 """
 
 from __future__ import annotations
