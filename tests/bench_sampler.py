@@ -1,7 +1,9 @@
 """Benchmark: PixelCNN's cached sampler beside the plain one, on the two CPU settings of issue 8's goals.
 
-    OMP_NUM_THREADS=1 .venv/bin/pytest tests/bench_sampler.py --benchmark-only \
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/pytest tests/bench_sampler.py --benchmark-only \
         --benchmark-columns=min,median,mean,rounds
+
+(about 11 minutes on one core of the development VM, 10 of them the plain sampler at 28x28; BENCHMARKS.md)
 
 - MNIST-sized: the default PixelCNNConfig on 1x28x28 images with 256 levels, batch 16. The plain sampler runs
   the whole network 784 times per batch (minutes on one core), so it gets a single round.
