@@ -8,6 +8,11 @@ gated blocks with a vertical and a horizontal stack, which close the blind spot 
 
 Images with several channels are handled as in the PixelRNN paper, Section 3.4: within a pixel, channel c is
 conditioned on channels < c (``genbench.nn.MaskedConv2d`` with ``data_channels``).
+
+Sampling takes one value at a time in that order. The default ``"cached"`` sampler (``sampler_cached.py``, after
+Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models") keeps every layer's
+activations and computes per value only the few positions that value changes; ``"plain"`` reruns the whole
+network per value and stays as the reference: on the CPU both draw exactly the same images.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
 from genbench.training import adam_with_cosine_decay, train_epochs
+from genbench_pixelcnn.sampler_cached import sample_cached
 
 BLOCKS = ("gated", "residual")
+SAMPLERS = ("cached", "plain")
 
 
 @dataclass
@@ -38,6 +45,10 @@ class PixelCNNConfig:
     batch_size: int = 64  # 64 keeps the digits at ~23 updates per epoch; 128 on MNIST with a GPU
     lr: float = 2e-3  # Adam's first step, decayed to zero on a cosine; 3e-4 to 1e-3 for the wider MNIST settings
     grad_clip: float = 1.0  # clip the gradient norm; a softmax over few levels spikes early in training
+    # "cached" (Ramachandran et al. 2017: the same draws for about one forward pass of work) or "plain" (the
+    # reference: a forward pass per value). Hashed with the rest of the config, so switching it retrains, but a
+    # cell's key then covers its sample_time (and, on a GPU, the rounding of its samples), which depend on it.
+    sampler: str = "cached"
 
 
 class VerticalConv(nn.Module):
@@ -170,13 +181,24 @@ class PixelCNN(nn.Module):
 
     # ------------------------------------------------------------------------------------------ sampling
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """The plain sampler: the whole network once per value, in the order of the chain rule.
+    @property
+    def sampler_name(self) -> str:
+        """Which sampler ``sample`` runs; ``sample_time`` records it in its provenance."""
+        return self.config.sampler
 
-        A fast sampler would cache each layer's activations and recompute only the receptive field of the next
-        value; it can replace ``forward`` in this loop without changing the order or the draws.
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n images drawn value by value in the chain rule's order, by the sampler the config names.
+
+        Both samplers draw from the same logits with the same generator calls, so they return the same images
+        (on a GPU the two can round the logits differently, which may rarely change a draw).
         """
+        if self.config.sampler == "plain":
+            return self.sample_plain(n, generator)
+        return sample_cached(self, n, generator)
+
+    @torch.no_grad()
+    def sample_plain(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The plain sampler: the whole network once per value (H * W * C forward passes), the reference."""
         c, height, width = self.info.shape
         device = next(self.parameters()).device
         canvas = torch.zeros(n, c, height, width, dtype=torch.uint8, device=device)
@@ -195,6 +217,8 @@ def check_config(config: PixelCNNConfig, info: DataInfo) -> None:
     c = info.shape[0]
     if config.block not in BLOCKS:
         raise GenbenchError(f"pixelcnn: block must be one of {', '.join(BLOCKS)}, got {config.block!r}")
+    if config.sampler not in SAMPLERS:
+        raise GenbenchError(f"pixelcnn: sampler must be one of {', '.join(SAMPLERS)}, got {config.sampler!r}")
     if config.first_kernel % 2 == 0 or config.kernel % 2 == 0:
         raise GenbenchError(
             f"pixelcnn: kernels must be odd, got first_kernel={config.first_kernel}, kernel={config.kernel}"

@@ -2,6 +2,10 @@
 
 The warm-up absorbs one-off costs (CUDA context, kernel selection, caches); the median resists the noise of a
 shared machine; on a GPU the device is synchronized before each clock read, since kernels run asynchronously.
+
+A model with more than one way to sample says which one ran through an optional ``sampler_name`` attribute (a
+short string, e.g. PixelCNN's ``"cached"`` or ``"plain"``); the provenance records it as ``sampler``, so timings of
+different samplers are never ranked against each other. Models without the attribute record no ``sampler``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         "statistic": "median",
         "device": str(ctx.device),
     }
+    sampler = getattr(model, "sampler_name", None)
+    if sampler is not None:
+        provenance["sampler"] = str(sampler)
     return MetricResult({"sample_time": per_image}, provenance)
 
 
