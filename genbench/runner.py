@@ -118,8 +118,56 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     dataset = dataset_spec.load(
         DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
     )
+    check_run_fits_data(request, registry, models, model_configs, metrics, metric_configs, dataset, device)
     directory = RunDirectory(request.results_dir / request.run_name())
     return PreparedRun(request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory)
+
+
+def check_run_fits_data(
+    request: RunRequest,
+    registry: Registry,
+    models: list[ModelSpec],
+    model_configs: dict[str, Any],
+    metrics: list[MetricSpec],
+    metric_configs: dict[str, Any],
+    dataset: Dataset,
+    device: torch.device,
+) -> None:
+    """Build every model (untrained) for the loaded data and check every metric's options, before any cell runs.
+
+    A config that cannot fit the data, or a metric whose extractor cannot load (a weights file missing offline),
+    would otherwise be found only when its cell comes, after the cells before it have trained.
+    """
+    for spec in models:
+        build_untrained(spec, model_configs[spec.name], dataset)
+    for metric in metrics:
+        if metric.check is not None:
+            metric.check(
+                EvalContext(
+                    dataset=dataset,
+                    device=device,
+                    seed=request.seeds[0],
+                    generator=torch.Generator().manual_seed(request.seeds[0]),
+                    config=metric_configs[metric.name],
+                    registry=registry,
+                    cache_dir=cache_dir(request.results_dir),
+                    options=request.plugin_options,
+                )
+            )
+
+
+def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> None:
+    """The model's factory on the data's shape and levels; whatever stops it is the user's one-line error."""
+    info = dataset.info
+    try:
+        spec.factory(config, info)
+    except GenbenchError:
+        raise
+    except Exception as error:  # a config the architecture cannot take (the plugin did not check it itself)
+        raise GenbenchError(
+            f"model {spec.name!r} cannot be built for data set {dataset.name!r} ({'x'.join(map(str, info.shape))}, "
+            f"{info.levels} levels) with its config: {type(error).__name__}: {' '.join(str(error).split())}"
+        ) from error
 
 
 def execute(
