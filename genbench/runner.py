@@ -138,10 +138,11 @@ def check_run_fits_data(
     A config that cannot fit the data, or a metric whose extractor cannot load (a weights file missing offline),
     would otherwise be found only when its cell comes, after the cells before it have trained.
     """
-    for spec in models:
-        build_untrained(spec, model_configs[spec.name], dataset)
+    capabilities = set().union(*(build_untrained(spec, model_configs[spec.name], dataset) for spec in models))
     for metric in metrics:
-        if metric.check is not None:
+        # A metric that applies to none of the models gives N/A everywhere: nothing of it needs to work.
+        applies = not metric.requires_any or bool(metric.requires_any & capabilities)
+        if metric.check is not None and applies:
             metric.check(
                 EvalContext(
                     dataset=dataset,
@@ -156,11 +157,12 @@ def check_run_fits_data(
             )
 
 
-def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> None:
-    """The model's factory on the data's shape and levels; whatever stops it is the user's one-line error."""
+def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> frozenset[str]:
+    """The model's factory on the data's shape and levels, and the capabilities of what it built; whatever stops
+    it is the user's one-line error."""
     info = dataset.info
     try:
-        spec.factory(config, info)
+        return frozenset(spec.factory(config, info).capabilities)
     except GenbenchError:
         raise
     except Exception as error:  # a config the architecture cannot take (the plugin did not check it itself)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import torch
+from torch import nn
 
 import genbench
 from fake_plugins import ConstantConfig, ConstantModel
@@ -27,3 +31,24 @@ class AtLeastModel(ConstantModel):
 @genbench.hookimpl
 def genbench_models() -> list[genbench.ModelSpec]:
     return [genbench.ModelSpec("at_least", "refuses images smaller than min_size", AtLeastConfig, AtLeastModel)]
+
+
+class UniformModel(nn.Module):
+    """A likelihood-only model (no samples): uniform over the levels, exactly log2(levels) bits/dim."""
+
+    capabilities = frozenset({genbench.LOG_LIKELIHOOD})
+
+    def __init__(self, config: AtLeastConfig, info: DataInfo) -> None:
+        super().__init__()
+        self.info = info
+
+    def fit(self, train: genbench.ImageData, ctx: genbench.FitContext) -> None:
+        ctx.on_curve(1, {"loss": 0.0})
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(x),), -self.info.dims * math.log(self.info.levels))
+
+
+@genbench.hookimpl(specname="genbench_models")
+def likelihood_only_models() -> list[genbench.ModelSpec]:
+    return [genbench.ModelSpec("uniform", "uniform over the levels; no samples", AtLeastConfig, UniformModel)]
