@@ -268,7 +268,8 @@ class ExtractorSpec:
     #: (n, d), and a dict that identifies it (weights hash, training data) for caching reference statistics.
     load: Callable[[Dataset, EvalContext], tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]]
     #: Says before any cell runs whether ``load`` can work for this data and these options (a weights file that is
-    #: there, labels to train on), raising GenbenchError if not; it loads nothing heavy and trains nothing.
+    #: there, labels to train on), raising GenbenchError if not; it builds no network and trains nothing (it may
+    #: fetch a missing weights file, as ``load`` would, so that being offline shows before the first cell).
     check: Callable[[Dataset, EvalContext], None] | None = None
 
 
