@@ -79,42 +79,41 @@ def read_checkpoints(request: RunRequest, names: Sequence[str]) -> dict[str, Wei
     return files
 
 
-def find_origins(
-    request: RunRequest,
-    models: Sequence[ModelSpec],
-    configs: dict[str, Any],
-    dataset: Dataset,
-    weights: Mapping[str, WeightsFile],
-) -> dict[str, Origin]:
-    """Build every model once; keep those made elsewhere. A sidecar's config replaces the run's in ``configs``."""
-    origins = {}
+def apply_sidecar_configs(
+    request: RunRequest, models: Sequence[ModelSpec], configs: dict[str, Any], weights: Mapping[str, WeightsFile]
+) -> None:
+    """A --checkpoint file's sidecar config replaces the run's in ``configs``: the weights fit only the config they
+    were trained with."""
     for spec in models:
-        if spec.name in weights:
-            origins[spec.name] = checkpoint_origin(request, spec, configs, dataset, weights[spec.name])
+        if spec.name not in weights:
             continue
-        try:
-            model = spec.factory(configs[spec.name], dataset.info)
-        except GenbenchError:
-            raise
-        except Exception:  # not a user mistake: the cell fails with this error and records it, as before
+        flag = f"--checkpoint {spec.name}"
+        from_sidecar = sidecar_options(weights[spec.name], spec.name, request.model_options.get(spec.name, {}), flag)
+        if from_sidecar is not None:
+            # No --epochs here: the sidecar's epochs are how the weights were trained, which is what the record says.
+            configs[spec.name] = resolve_config(
+                spec.config_class, from_sidecar, f"{flag}: the sidecar's model {spec.name}"
+            )
+
+
+def find_origins(
+    built: Mapping[str, GenerativeModel], dataset: Dataset, weights: Mapping[str, WeightsFile]
+) -> dict[str, Origin]:
+    """Of the models ``prepare`` built, those made elsewhere: weights from a file, or a plugin serving a file."""
+    origins = {}
+    for name, model in built.items():
+        if name in weights:
+            origins[name] = checkpoint_origin(name, model, dataset, weights[name])
             continue
         description = getattr(model, "origin", None)
         if description is not None:
-            origins[spec.name] = plugin_origin(spec.name, model, description)
+            origins[name] = plugin_origin(name, model, description)
     return origins
 
 
-def checkpoint_origin(
-    request: RunRequest, spec: ModelSpec, configs: dict[str, Any], dataset: Dataset, weights: WeightsFile
-) -> Origin:
-    flag = f"--checkpoint {spec.name}"
-    from_sidecar = sidecar_options(weights, spec.name, request.model_options.get(spec.name, {}), flag)
-    if from_sidecar is not None:
-        # No --epochs here: the sidecar's epochs are how the weights were trained, which is what the record says.
-        configs[spec.name] = resolve_config(spec.config_class, from_sidecar, f"{flag}: the sidecar's model {spec.name}")
-    model = spec.factory(configs[spec.name], dataset.info)
-    check_fits(model.state_dict(), weights, spec.name, flag)
-    config_from = "the sidecar " + weights.path.with_suffix(".json").name if from_sidecar is not None else "the run"
+def checkpoint_origin(name: str, model: GenerativeModel, dataset: Dataset, weights: WeightsFile) -> Origin:
+    check_fits(model.state_dict(), weights, name, f"--checkpoint {name}")
+    config_from = "the sidecar " + weights.path.with_suffix(".json").name if weights.sidecar is not None else "the run"
     description = weights.origin(config_from)
     if weights.sidecar is not None:
         description["same_data"] = description.get("trained_on") == dataset.provenance.get("fingerprint")

@@ -27,7 +27,15 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config, stable_hash
-from genbench.origins import Origin, find_origins, model_options, read_checkpoints, sample_set_specs, use_origin
+from genbench.origins import (
+    Origin,
+    apply_sidecar_configs,
+    find_origins,
+    model_options,
+    read_checkpoints,
+    sample_set_specs,
+    use_origin,
+)
 from genbench.plugins import METRIC, Registry, load_plugins
 from genbench.report import write_run_leaderboard
 from genbench.store import RunDirectory, records_frame, write_atomic
@@ -123,11 +131,59 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     dataset = dataset_spec.load(
         DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
     )
-    origins = find_origins(request, models, model_configs, dataset, weights)
+    apply_sidecar_configs(request, models, model_configs, weights)
+    built = {spec.name: build_untrained(spec, model_configs[spec.name], dataset) for spec in models}
+    origins = find_origins(built, dataset, weights)
+    capabilities = frozenset().union(*(model.capabilities for model in built.values()))
+    check_metrics(request, registry, capabilities, metrics, metric_configs, dataset, device)
     directory = RunDirectory(request.results_dir / request.run_name())
     return PreparedRun(
         request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
     )
+
+
+def check_metrics(
+    request: RunRequest,
+    registry: Registry,
+    capabilities: frozenset[str],
+    metrics: list[MetricSpec],
+    metric_configs: dict[str, Any],
+    dataset: Dataset,
+    device: torch.device,
+) -> None:
+    """Check every metric's options and extractor (a weights file missing offline) before any cell runs, rather
+    than when its cell comes, after the cells before it have trained."""
+    for metric in metrics:
+        # A metric that applies to none of the models gives N/A everywhere: nothing of it needs to work.
+        applies = not metric.requires_any or bool(metric.requires_any & capabilities)
+        if metric.check is not None and applies:
+            metric.check(
+                EvalContext(
+                    dataset=dataset,
+                    device=device,
+                    seed=request.seeds[0],
+                    generator=torch.Generator().manual_seed(request.seeds[0]),
+                    config=metric_configs[metric.name],
+                    registry=registry,
+                    cache_dir=cache_dir(request.results_dir),
+                    options=request.plugin_options,
+                )
+            )
+
+
+def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> GenerativeModel:
+    """The model's factory on the data's shape and levels, before any cell runs: a config that does not fit the
+    data is the user's one-line error, not a failure found after the cells before it have trained."""
+    info = dataset.info
+    try:
+        return spec.factory(config, info)
+    except GenbenchError:
+        raise
+    except Exception as error:  # a config the architecture cannot take (the plugin did not check it itself)
+        raise GenbenchError(
+            f"model {spec.name!r} cannot be built for data set {dataset.name!r} ({'x'.join(map(str, info.shape))}, "
+            f"{info.levels} levels) with its config: {type(error).__name__}: {' '.join(str(error).split())}"
+        ) from error
 
 
 def execute(

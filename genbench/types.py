@@ -254,6 +254,9 @@ class MetricSpec:
     compute: Callable[[GenerativeModel, EvalContext], MetricResult]
     #: A dataclass of the metric's options (e.g. the number of importance samples), or None.
     config_class: type | None = None
+    #: Checks the resolved options (``ctx.config``) against the loaded data before any cell runs, and raises
+    #: GenbenchError if they cannot work (a bad option, a feature extractor that cannot load); cheap, no training.
+    check: Callable[[EvalContext], None] | None = None
 
     def default_config(self) -> Any:
         return None if self.config_class is None else self.config_class()
@@ -269,6 +272,10 @@ class ExtractorSpec:
     #: Builds the extractor for a data set: returns a function from uint8 images to float64 features
     #: (n, d), and a dict that identifies it (weights hash, training data) for caching reference statistics.
     load: Callable[[Dataset, EvalContext], tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]]
+    #: Says before any cell runs whether ``load`` can work for this data and these options (a weights file that is
+    #: there, labels to train on), raising GenbenchError if not; it builds no network and trains nothing (it may
+    #: fetch a missing weights file, as ``load`` would, so that being offline shows before the first cell).
+    check: Callable[[Dataset, EvalContext], None] | None = None
 
 
 # ------------------------------------------------------------------------------------------ options

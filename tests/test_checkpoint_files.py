@@ -16,12 +16,12 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import TESTS
-from genbench import DataInfo
+from genbench import DataInfo, GenbenchError
 from genbench.cli import main
 from genbench.config import RunRequest, apply_suite, read_suite
 from genbench.plugins import MODEL, Registered, load_plugins
 from genbench.report import build_leaderboard
-from genbench.runner import execute, model_key, prepare
+from genbench.runner import model_key, prepare
 from genbench_vae import VAE, VAEConfig
 
 DIGITS = DataInfo((1, 8, 8), 17)
@@ -238,8 +238,9 @@ def test_a_report_over_both_runs_keeps_trained_and_loaded_weights_apart(
     assert set(leaderboard.models("digits")) == {"vae (from=training)", loaded}
 
 
-def test_a_model_that_cannot_be_built_still_fails_only_its_cell(tmp_path: Path) -> None:
-    """prepare builds every model to find those made elsewhere; a crash there is the cell's failure, as before."""
+def test_a_model_that_cannot_be_built_stops_the_run_in_prepare(tmp_path: Path) -> None:
+    """prepare builds every model once (to check it fits the data and to find those made elsewhere): a factory
+    that crashes there is a one-line user error before anything is written, not a failure after training."""
     registry = load_plugins()
 
     def cannot_build(config: Any, info: DataInfo) -> Any:
@@ -247,6 +248,7 @@ def test_a_model_that_cannot_be_built_still_fails_only_its_cell(tmp_path: Path) 
 
     spec = dataclasses.replace(registry.model("independent"), name="broken", factory=cannot_build)
     registry.specs[MODEL.label]["broken"] = Registered(spec, registry.plugin_of(MODEL, "independent"))
-    request = RunRequest(models=["broken", "independent"], metrics=["bpd"], results_dir=tmp_path)
-    frame = execute(prepare(request, registry))
-    assert list(frame["status"]) == ["failed", "ok"] and "cannot build" in frame["error"][0]
+    request = RunRequest(models=["independent", "broken"], metrics=["bpd"], results_dir=tmp_path)
+    with pytest.raises(GenbenchError, match=r"model .broken. cannot be built.*cannot build"):
+        prepare(request, registry)
+    assert not any(tmp_path.iterdir())

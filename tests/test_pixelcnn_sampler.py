@@ -59,6 +59,16 @@ def test_cached_sampler_draws_exactly_the_plain_samplers_images(
     assert len(cached.unique()) > 1, "the draws should not be constant, or the comparison proves little"
 
 
+@pytest.mark.parametrize("block", ["gated", "residual"])
+def test_cached_sampler_follows_the_widths_rounded_for_colour(block: str) -> None:
+    # channels=10 and head_channels=7 do not fit three channel groups: the model builds 12 and 9, and the cached
+    # sampler must size its caches from what was built, not from the config.
+    model = lively(block, (3, 5, 5), 4, channels=10, head_channels=7)
+    assert model.widths == {"channels": 12, "head_channels": 9}
+    cached = model.sample(4, torch.Generator().manual_seed(3))
+    assert torch.equal(cached, model.sample_plain(4, torch.Generator().manual_seed(3)))
+
+
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 
 

@@ -125,16 +125,22 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_classifier(
-    dataset: Dataset, ctx: EvalContext
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
-    """The cached classifier for ``dataset`` (trained on its train split first if there is none yet)."""
-    train, test = dataset.train, dataset.test
-    if train.labels is None or test.labels is None:
+def check_classifier(dataset: Dataset, ctx: EvalContext) -> None:
+    """The classifier trains on labels: a data set without them cannot have this extractor."""
+    if dataset.train.labels is None or dataset.test.labels is None:
         raise GenbenchError(
             f"the classifier feature extractor trains on labels, and data set {dataset.name!r} has none; "
             "use extractor 'inception' (metric option extractor='inception')"
         )
+
+
+def load_classifier(
+    dataset: Dataset, ctx: EvalContext
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
+    """The cached classifier for ``dataset`` (trained on its train split first if there is none yet)."""
+    check_classifier(dataset, ctx)
+    train, test = dataset.train, dataset.test
+    assert train.labels is not None and test.labels is not None
     config = ClassifierConfig()
     classes = int(max(train.labels.max(), test.labels.max())) + 1
     description = {

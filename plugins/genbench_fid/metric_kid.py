@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.features import reference_features
 from genbench.stats import kernel_inception_distance
-from genbench_fid.sample_features import FeatureMetricConfig, shared_extractor, shared_sample_features, validate
+from genbench_fid.sample_features import (
+    FeatureMetricConfig,
+    check_extractor,
+    shared_extractor,
+    shared_sample_features,
+    validate,
+)
 
 KEY_METRIC_KID_MEAN = "kid"
 KEY_METRIC_KID_STD = "kid_std"
@@ -25,13 +31,23 @@ class KidConfig(FeatureMetricConfig):
     subsets: int = 100  # random subsets averaged over
 
 
-def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
-    config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
+def validate_kid(config: KidConfig) -> None:
     validate(config, KEY_METRIC_KID_MEAN)
     if config.subset_size < 2 or config.subsets < 1:
         raise GenbenchError(
             f"kid: subset_size must be >= 2 and subsets >= 1, got {config.subset_size}, {config.subsets}"
         )
+
+
+def check_kid(ctx: EvalContext) -> None:
+    config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
+    validate_kid(config)
+    check_extractor(config, ctx, KEY_METRIC_KID_MEAN)
+
+
+def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
+    config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
+    validate_kid(config)
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
         extractor, ctx.dataset, REFERENCE_SPLIT, config.batch_size, ctx.cache_dir, progress=ctx.progress

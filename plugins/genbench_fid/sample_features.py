@@ -48,6 +48,14 @@ def validate(config: FeatureMetricConfig, metric: str) -> None:
         raise GenbenchError(f"{metric}: inception_weights must be a path, got {config.inception_weights!r}")
 
 
+def check_extractor(config: FeatureMetricConfig, ctx: EvalContext, metric: str) -> None:
+    """Before any cell runs: the options are valid, the extractor exists and says it can load for this data."""
+    validate(config, metric)
+    spec = ctx.registry.extractor(extractor_name(config, ctx))
+    if spec.check is not None:
+        spec.check(ctx.dataset, ctx)
+
+
 def shared_extractor(config: FeatureMetricConfig, ctx: EvalContext) -> FeatureExtractor:
     """The extractor for this cell, loaded once however many metrics use it."""
     name = extractor_name(config, ctx)

@@ -22,11 +22,16 @@ class NllConfig:
     batch_size: int = 128  # test images per forward pass
 
 
+def check_nll(ctx: EvalContext) -> None:
+    config: NllConfig = ctx.config if isinstance(ctx.config, NllConfig) else NllConfig()
+    if config.k < 1 or config.batch_size < 1:
+        raise genbench.GenbenchError(f"nll: k and batch_size must be at least 1, got k={config.k}, {config.batch_size}")
+
+
 def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     """Mean negative log-likelihood of the test split in nats per image, with how it was obtained."""
     config: NllConfig = ctx.config if isinstance(ctx.config, NllConfig) else NllConfig()
-    if config.k < 1:
-        raise genbench.GenbenchError(f"nll: k must be at least 1, got {config.k}")
+    check_nll(ctx)
     if genbench.LOG_LIKELIHOOD in model.capabilities:
         method: dict[str, object] = {"method": "exact log-likelihood"}
 
@@ -77,6 +82,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             LIKELIHOOD,
             nll_metric,
             NllConfig,
+            check=check_nll,
         ),
         genbench.MetricSpec(
             "bpd",
@@ -85,5 +91,6 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             LIKELIHOOD,
             bpd_metric,
             NllConfig,
+            check=check_nll,
         ),
     ]

@@ -36,11 +36,15 @@ SAMPLERS = ("cached", "plain")
 @dataclass
 class PixelCNNConfig:
     block: str = "gated"  # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot)
-    channels: int = 64  # feature maps per layer; 128 on MNIST, 128-256 on 32x32 colour with a GPU
+    # Feature maps per layer; 128 on MNIST, 128-256 on 32x32 colour with a GPU. Rounded up to a multiple of 2 * C
+    # for C-channel images (66 for RGB): the model's ``widths`` records the number used.
+    channels: int = 64
     first_kernel: int = 5  # the mask-A convolution; the papers use 7 on 28x28 and 32x32, 5 already spans 8x8
     kernel: int = 3  # every later block; each block widens the context by kernel // 2 rows and columns
     layers: int = 4  # blocks after the first convolution; 8-15 on MNIST, so the context covers the image
-    head_channels: int = 128  # width of the two 1x1 layers that turn features into logits; 512-1024 for 256 levels
+    # Width of the two 1x1 layers that turn features into logits; 512-1024 for 256 levels. Rounded up to a multiple
+    # of C (129 for RGB), recorded in the model's ``widths``.
+    head_channels: int = 128
     epochs: int = 20  # ~40 s on one CPU core for the 1,438 digits (test NLL 78.6; 25 epochs: 77.8); 20-50 on MNIST
     batch_size: int = 64  # 64 keeps the digits at ~23 updates per epoch; 128 on MNIST with a GPU
     lr: float = 2e-3  # Adam's first step, decayed to zero on a cosine; 3e-4 to 1e-3 for the wider MNIST settings
@@ -122,21 +126,23 @@ class PixelCNN(nn.Module):
         super().__init__()
         check_config(config, info)
         self.config, self.info = config, info
-        c = info.shape[0]
-        self.first = MaskedConv2d(c, config.channels, config.first_kernel, "A", c)
+        #: The widths actually built, after rounding the config's up to what the channel masks need.
+        self.widths = mask_compatible_widths(config, info)
+        c, channels = info.shape[0], self.widths["channels"]
+        self.first = MaskedConv2d(c, channels, config.first_kernel, "A", c)
         if config.block == "gated":
             # The vertical stack starts from the image, not from the mask-A output: that output never holds the
             # last pixel of a row, so the rows below would never see it, a blind spot of its own.
-            self.first_vertical = VerticalConv(c, config.channels, config.first_kernel)
-            self.blocks = nn.ModuleList(GatedBlock(config.channels, config.kernel, c) for _ in range(config.layers))
+            self.first_vertical = VerticalConv(c, channels, config.first_kernel)
+            self.blocks = nn.ModuleList(GatedBlock(channels, config.kernel, c) for _ in range(config.layers))
         else:
-            self.blocks = nn.ModuleList(ResidualBlock(config.channels, config.kernel, c) for _ in range(config.layers))
+            self.blocks = nn.ModuleList(ResidualBlock(channels, config.kernel, c) for _ in range(config.layers))
         # Output channel l * C + c holds the logit of level l for data channel c (group c of the masks).
         self.head = nn.Sequential(
             nn.ReLU(),
-            MaskedConv2d(config.channels, config.head_channels, 1, "B", c),
+            MaskedConv2d(channels, self.widths["head_channels"], 1, "B", c),
             nn.ReLU(),
-            MaskedConv2d(config.head_channels, info.levels * c, 1, "B", c),
+            MaskedConv2d(self.widths["head_channels"], info.levels * c, 1, "B", c),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -214,22 +220,35 @@ class PixelCNN(nn.Module):
 
 
 def check_config(config: PixelCNNConfig, info: DataInfo) -> None:
-    c = info.shape[0]
     if config.block not in BLOCKS:
         raise GenbenchError(f"pixelcnn: block must be one of {', '.join(BLOCKS)}, got {config.block!r}")
     if config.sampler not in SAMPLERS:
         raise GenbenchError(f"pixelcnn: sampler must be one of {', '.join(SAMPLERS)}, got {config.sampler!r}")
-    if config.first_kernel % 2 == 0 or config.kernel % 2 == 0:
+    if config.first_kernel % 2 == 0 or config.kernel % 2 == 0 or min(config.first_kernel, config.kernel) < 1:
         raise GenbenchError(
-            f"pixelcnn: kernels must be odd, got first_kernel={config.first_kernel}, kernel={config.kernel}"
+            "pixelcnn: kernels must be odd and positive, "
+            f"got first_kernel={config.first_kernel}, kernel={config.kernel}"
         )
-    # Masks group channels by index modulo C, which survives halving (a gate, the residual bottleneck) only when
-    # the halves are multiples of C.
-    if config.channels % (2 * c) or config.head_channels % c:
+    if config.channels < 1 or config.head_channels < 1 or config.layers < 0:
         raise GenbenchError(
-            f"pixelcnn: channels must be a multiple of {2 * c} and head_channels of {c} for {c}-channel images, "
-            f"got channels={config.channels}, head_channels={config.head_channels}"
+            f"pixelcnn: channels and head_channels must be positive and layers >= 0, got channels={config.channels}, "
+            f"head_channels={config.head_channels}, layers={config.layers}"
         )
+
+
+def mask_compatible_widths(config: PixelCNNConfig, info: DataInfo) -> dict[str, int]:
+    """The config's widths rounded up to what the masks need for C-channel images.
+
+    Masks group channels by index modulo C, which survives halving (a gate, the residual bottleneck) only when the
+    halves are multiples of C: ``channels`` becomes a multiple of 2 * C and ``head_channels`` one of C (64 and 128
+    become 66 and 129 for RGB; gray images keep them as they are).
+    """
+    c = info.shape[0]
+    return {"channels": round_up(config.channels, 2 * c), "head_channels": round_up(config.head_channels, c)}
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 @genbench.hookimpl

@@ -150,16 +150,17 @@ class ActivationCache:
         self.first_vertical = model.first_vertical.conv if config.block == "gated" else None
         self.first = SplitConv(model.first)
         first_pad, pad = config.first_kernel // 2, config.kernel // 2
+        channels = model.widths["channels"]  # the config's width rounded up for the channel masks
         self.image = self.band(first_pad, first_pad, c)
-        self.first_from_above = self.zeros(self.width, config.channels)
+        self.first_from_above = self.zeros(self.width, channels)
         self.gated_layers: list[GatedLayer] = []
         self.residual_layers: list[ResidualLayer] = []
         if self.first_vertical is not None:
             for block in cast("list[GatedBlock]", list(model.blocks)):
-                self.gated_layers.append(self.gated_layer(block, pad, config.channels))
+                self.gated_layers.append(self.gated_layer(block, pad, channels))
         else:
             for block in cast("list[ResidualBlock]", list(model.blocks)):
-                self.residual_layers.append(self.residual_layer(block, pad, config.channels // 2))
+                self.residual_layers.append(self.residual_layer(block, pad, channels // 2))
         self.head_hidden, self.head_logits = SplitConv(model.head[1]), SplitConv(model.head[3])
         self.start_row()
 

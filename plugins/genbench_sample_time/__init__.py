@@ -32,12 +32,17 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
-    if getattr(model, "stored_samples", False):  # e.g. the samples model: it reads images, it makes none
-        raise genbench.NotApplicable("the images are read from a file, not generated: no sampling time to measure")
+def check_sample_time(ctx: EvalContext) -> None:
     config: SampleTimeConfig = ctx.config if isinstance(ctx.config, SampleTimeConfig) else SampleTimeConfig()
     if config.batch_size < 1 or config.repeats < 1 or config.warmup < 0:
-        raise genbench.GenbenchError(f"sample_time: batch_size and repeats must be >= 1, got {config}")
+        raise genbench.GenbenchError(f"sample_time: batch_size and repeats must be >= 1 and warmup >= 0, got {config}")
+
+
+def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
+    config: SampleTimeConfig = ctx.config if isinstance(ctx.config, SampleTimeConfig) else SampleTimeConfig()
+    check_sample_time(ctx)
+    if getattr(model, "stored_samples", False):  # e.g. the samples model: it reads images, it makes none
+        raise genbench.NotApplicable("the images are read from a file, not generated: no sampling time to measure")
     for _ in range(config.warmup):
         model.sample(config.batch_size, ctx.generator)
     timings = []
@@ -71,5 +76,6 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             frozenset({genbench.SAMPLE}),
             seconds_per_image,
             SampleTimeConfig,
+            check=check_sample_time,
         )
     ]
