@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.features import reference_features
 from genbench.stats import kernel_inception_distance
+from genbench.validation import require_at_least
 from genbench_fid.sample_features import FeatureMetricConfig, shared_extractor, shared_sample_features, validate
 
 KEY_METRIC_KID_MEAN = "kid"
@@ -23,6 +24,11 @@ REFERENCE_SPLIT = "test"
 class KidConfig(FeatureMetricConfig):
     subset_size: int = 1000  # images per subset, as Binkowski et al.; at most half the smaller set
     subsets: int = 100  # random subsets averaged over
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least(self, 2, "subset_size")  # the unbiased MMD estimate needs pairs within a subset
+        require_at_least(self, 1, "subsets")
 
 
 def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:

@@ -14,12 +14,16 @@ import torch
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult, NotApplicable
 from genbench.stats import bits_per_dim
+from genbench.validation import require_at_least
 
 
 @dataclass
 class NllConfig:
     k: int = 100  # importance samples for models that only have an ELBO; more is tighter and slower
     batch_size: int = 128  # test images per forward pass
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "k", "batch_size")
 
 
 def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:

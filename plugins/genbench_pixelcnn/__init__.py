@@ -13,6 +13,7 @@ conditioned on channels < c (``genbench.nn.MaskedConv2d`` with ``data_channels``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +23,16 @@ import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
 from genbench.training import adam_with_cosine_decay, train_epochs
+from genbench.validation import require_at_least, require_positive
 
 BLOCKS = ("gated", "residual")
 
 
 @dataclass
 class PixelCNNConfig:
-    block: str = "gated"  # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot)
+    block: Literal["gated", "residual"] = (
+        "gated"  # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot)
+    )
     channels: int = 64  # feature maps per layer; 128 on MNIST, 128-256 on 32x32 colour with a GPU
     first_kernel: int = 5  # the mask-A convolution; the papers use 7 on 28x28 and 32x32, 5 already spans 8x8
     kernel: int = 3  # every later block; each block widens the context by kernel // 2 rows and columns
@@ -38,6 +42,11 @@ class PixelCNNConfig:
     batch_size: int = 64  # 64 keeps the digits at ~23 updates per epoch; 128 on MNIST with a GPU
     lr: float = 2e-3  # Adam's first step, decayed to zero on a cosine; 3e-4 to 1e-3 for the wider MNIST settings
     grad_clip: float = 1.0  # clip the gradient norm; a softmax over few levels spikes early in training
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "channels", "first_kernel", "kernel", "layers", "head_channels", "epochs")
+        require_at_least(self, 1, "batch_size")
+        require_positive(self, "lr", "grad_clip")
 
 
 class VerticalConv(nn.Module):

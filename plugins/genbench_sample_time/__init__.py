@@ -14,6 +14,7 @@ import torch
 
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult
+from genbench.validation import require_at_least
 
 
 @dataclass
@@ -21,6 +22,10 @@ class SampleTimeConfig:
     batch_size: int = 64  # images per timed call to sample()
     warmup: int = 1  # untimed batches first
     repeats: int = 5  # timed batches; the median is reported
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "batch_size", "repeats")
+        require_at_least(self, 0, "warmup")
 
 
 def synchronize(device: torch.device) -> None:
