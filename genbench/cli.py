@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from genbench.api import run_request
 from genbench.config import DEVICES, RunRequest, apply_suite, check_run_name, parse_names, parse_seeds, read_suite
@@ -19,6 +19,9 @@ from genbench.report import report_command
 from genbench.store import format_table, load_results
 from genbench.text import terminal_safe
 from genbench.types import GenbenchError, OptionGroup
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
 
@@ -118,7 +121,7 @@ def command_run(args: argparse.Namespace, argv: Sequence[str], registry: Registr
     frame = run_request(
         request, registry=registry, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo
     )
-    print(terminal_safe(format_table(frame), one_line=False))
+    print(format_table(terminal_safe_frame(frame)))
     print(f"\nresults: {terminal_safe(frame.attrs['run_dir'])}")
     return EXIT_OK if (frame["status"] == "ok").all() else EXIT_FAILED_CELLS
 
@@ -139,8 +142,17 @@ def command_plugins(registry: Registry) -> int:
 
 
 def command_show(args: argparse.Namespace) -> int:
-    print(terminal_safe(format_table(load_results(args.path)), one_line=False))
+    print(format_table(terminal_safe_frame(load_results(args.path))))
     return EXIT_OK
+
+
+def terminal_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell escaped: names and errors come from files anyone could have written."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype.kind not in "biuf":
+            safe[column] = [terminal_safe(value) if isinstance(value, str) else value for value in safe[column]]
+    return safe
 
 
 def _echo(line: str) -> None:

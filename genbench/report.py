@@ -711,12 +711,13 @@ def format_leaderboard(leaderboard: Leaderboard) -> str:
         headers, rows = table_rows(leaderboard, dataset)
         # The failed column shows its count here; the errors follow the table, where long lines do no harm.
         cells = [[*(_marked(cell) for cell in row[:-1]), str(row[-1].sort_value).removesuffix(".0")] for row in rows]
-        frame = pd.DataFrame(cells, columns=headers)
-        lines = [f"== {dataset} ==", frame.to_string(index=False)]
+        # Names and errors come from files anyone could have written: each stays on its line, without escapes.
+        frame = pd.DataFrame([[terminal_safe(cell) for cell in row] for row in cells], columns=headers)
+        lines = [terminal_safe(f"== {dataset} =="), frame.to_string(index=False)]
         lines += [f"failed: {row[0].text}: {row[-1].text}" for row in rows if row[-1].text != "0"]
         lines += _na_notes(headers, rows)
-        blocks.append("\n".join(lines))
-    notes = [f"note: {note}" for note in leaderboard.notes]
+        blocks.append("\n".join([lines[0], lines[1], *(terminal_safe(line) for line in lines[2:])]))
+    notes = [terminal_safe(f"note: {note}") for note in leaderboard.notes]
     legend = f"mean ± {leaderboard.confidence:.0%} CI half-width over seeds; * best of its column"
     return "\n\n".join([*blocks, "\n".join([legend, *notes])])
 
