@@ -44,6 +44,7 @@ from genbench.types import (
     NotApplicable,
     TrainingDiverged,
 )
+from genbench.text import warn
 from genbench.validation import non_finite_paths
 
 SAMPLE_GRID_SIZE = 64
@@ -123,6 +124,8 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
     )
     directory = RunDirectory(request.results_dir / request.run_name())
+    for plugin in registry.broken:  # what it provides is missing from "every installed metric", say so
+        warn(f"plugin {plugin.name!r} from {plugin.origin} is broken and not used: {plugin.error}")
     return PreparedRun(request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory)
 
 

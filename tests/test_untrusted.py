@@ -218,3 +218,13 @@ def test_values_that_fit_their_annotation_are_converted(name: str, value: Any, e
 def test_values_that_do_not_fit_are_one_line_errors(hint: Any, value: Any, message: str) -> None:
     with pytest.raises(GenbenchError, match=f"^setting {message}"):
         check_value(value, hint, "setting")
+
+
+def test_a_run_says_which_plugins_are_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "--models", "independent", "--metrics", "bpd", "-p", "bad_plugins.bad_field"]
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "genbench: warning: plugin 'bad_plugins.bad_field' from module bad_plugins.bad_field is broken and not "
+        "used: genbench_metrics: metric 'sharpness' column: field 'higher_is_better' must be true or false, got 'yes'"
+    ]
