@@ -60,11 +60,8 @@ class RunRequest:
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: Seeds seed numpy's generator too, whose seeds are 32-bit.
 SEED_LIMIT = 2**32
-#: Settings a suite file may give: every RunRequest field but the tables, which have sections of their own.
-SUITE_SETTINGS = (
-    *("models", "metrics", "seeds", "dataset", "data_root", "download", "binarize", "epochs", "device"),
-    *("results_dir", "name", "plugins"),
-)
+#: RunRequest fields that a suite file gives as tables of their own ([model.NAME], [metric.NAME]) or not at all.
+NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options"})
 
 
 def parse_names(text: str, flag: str) -> list[str]:
@@ -126,7 +123,7 @@ def read_suite(path: Path) -> dict[str, Any]:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
     except OSError as error:
         raise GenbenchError(f"--config {path} cannot be read: {error.strerror}") from None
-    known = set(SUITE_SETTINGS)
+    known = {f.name for f in dataclasses.fields(RunRequest)} - NOT_SUITE_SETTINGS
     unknown = sorted(set(data) - known - {"model", "metric"})
     if unknown:
         raise GenbenchError(

@@ -30,6 +30,7 @@ from genbench.config import RunRequest, cell_id, check_request, checkpoint_key, 
 from genbench.plugins import METRIC, Registry, load_plugins
 from genbench.report import write_run_leaderboard
 from genbench.store import RunDirectory, check_writable_folder, records_frame, write_atomic
+from genbench.text import warn
 from genbench.types import (
     SAMPLE,
     CellRecord,
@@ -44,7 +45,6 @@ from genbench.types import (
     NotApplicable,
     TrainingDiverged,
 )
-from genbench.text import warn
 from genbench.validation import non_finite_paths
 
 SAMPLE_GRID_SIZE = 64

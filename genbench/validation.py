@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from genbench.text import terminal_safe
 from genbench.types import GenbenchError
 
 #: How long a shown value may be before it is cut, so that an error stays one readable line.
@@ -44,8 +45,6 @@ def check_value(value: Any, hint: Any, what: str) -> Any:
 
 def shown(value: Any) -> str:
     """A value as the user wrote it, cut short and free of control characters."""
-    from genbench.text import terminal_safe
-
     text = repr(value)
     if len(text) > SHOWN_VALUE_LENGTH:
         text = text[: SHOWN_VALUE_LENGTH - 3] + "..."

@@ -15,16 +15,19 @@ SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 0.2
 
 
-#: What PIL raises for a file that is not a readable image: unidentified or truncated (OSError), a header
-#: that makes no sense (ValueError, SyntaxError), or a decompression bomb.
-UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+def unreadable_image_errors() -> tuple[type[Exception], ...]:
+    """What PIL raises for a file that is not a readable image: unidentified or truncated (OSError), a header
+    that makes no sense (ValueError, SyntaxError), or a decompression bomb."""
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 def read_image(path: Path, mode: str) -> np.ndarray:
     try:
         with Image.open(path) as picture:
             return np.asarray(picture.convert(mode))
-    except UNREADABLE as error:
+    except unreadable_image_errors() as error:
         raise GenbenchError(f"cannot read image {path}: {error}; remove or replace it") from None
 
 
@@ -32,7 +35,7 @@ def image_mode(path: Path) -> str:
     try:
         with Image.open(path) as picture:
             return str(picture.mode)
-    except UNREADABLE as error:
+    except unreadable_image_errors() as error:
         raise GenbenchError(f"cannot read image {path}: {error}; remove or replace it") from None
 
 
