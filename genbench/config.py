@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.types import GenbenchError
-from genbench.validation import check_value, field_hints, shown
+from genbench.validation import check_value, field_hints, non_finite_paths, shown
 
 DEFAULT_MODELS = ("vae", "gan", "pixelcnn")
 DEFAULT_DATASET = "digits"
@@ -58,6 +58,8 @@ class RunRequest:
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
+#: Run names are folder names; file systems allow 255 bytes, and cell files inside need room too.
+RUN_NAME_LENGTH = 100
 #: Seeds seed numpy's generator too, whose seeds are 32-bit.
 SEED_LIMIT = 2**32
 #: RunRequest fields that a suite file gives as tables of their own ([model.NAME], [metric.NAME]) or not at all.
@@ -103,10 +105,11 @@ def check_seeds(seeds: list[int], flag: str) -> list[int]:
 
 def check_run_name(name: str, flag: str = "--name") -> str:
     """A run name is one folder inside the results directory: never a path that leads out of it."""
-    if not NAME_PATTERN.match(name) or name in (".", ".."):
+    # A leading dot would hide the run (and ".cache" is where genbench keeps its caches beside the runs).
+    if not NAME_PATTERN.match(name) or name.startswith(".") or len(name) > RUN_NAME_LENGTH:
         raise GenbenchError(
-            f"{flag} {shown(name)} is not a run name: use letters, digits, '.', '_' and '-' only "
-            "(one folder name, not a path), e.g. --name mnist-baseline"
+            f"{flag} {shown(name)} is not a run name: use up to {RUN_NAME_LENGTH} letters, digits, '.', '_' and "
+            "'-', not starting with '.' (one folder name, not a path), e.g. --name mnist-baseline"
         )
     return name
 
@@ -174,6 +177,9 @@ def check_request(request: RunRequest) -> None:
     check_seeds(request.seeds, "seeds")
     if request.name is not None:
         check_run_name(request.name)
+    for dest, value in request.plugin_options.items():
+        if non_finite_paths(value):  # it would name the cell and go into run.json, which holds no NaN
+            raise GenbenchError(f"the {dest} option is {shown(value)}; give a finite number")
 
 
 def resolve_config(config_class: type, options: dict[str, Any], owner: str, epochs: int | None = None) -> Any:
