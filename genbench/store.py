@@ -12,6 +12,7 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -26,8 +27,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from genbench.text import warn
-from genbench.types import CellRecord, GenbenchError
-from genbench.validation import non_finite_paths
+from genbench.types import CellRecord, Column, GenbenchError
+from genbench.validation import check_fields, check_value, non_finite_paths
 
 #: The leading columns of every results table; metric columns follow in the order the metrics were asked for.
 BASE_COLUMNS = ["model", "dataset", "seed", "status", "error", "train_time"]
@@ -164,10 +165,9 @@ class RunDirectory:
             data = json.loads(self.run_json.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise GenbenchError(f"{self.run_json} is damaged ({error}); rerun the run to rewrite it") from None
-        cells = data.get("cells", []) if isinstance(data, dict) else None
-        columns = data.get("columns", []) if isinstance(data, dict) else None
-        if not _strings(cells) or not _strings(columns):
-            raise GenbenchError(f"{self.run_json} is damaged (not a run description); rerun the run to rewrite it")
+        problem = run_json_problem(data)
+        if problem:
+            raise GenbenchError(f"{self.run_json} is damaged ({problem}); rerun the run to rewrite it")
         return dict(data)
 
     def write_csv(self, frame: pd.DataFrame) -> None:
@@ -183,8 +183,38 @@ def is_safe_cell_id(cell_id: Any) -> bool:
     return isinstance(cell_id, str) and bool(_CELL_ID.match(cell_id)) and not cell_id.startswith(".")
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+#: The run.json fields that show and report read, with their types; any may be absent (older runs).
+RUN_JSON_FIELDS: dict[str, Any] = {
+    "cells": list[str],
+    "columns": list[str],
+    "column_specs": dict[str, dict[str, Any]],
+    "column_metrics": dict[str, str],
+    "device": dict[str, Any],
+    "packages": dict[str, str],
+    "command": list[str],
+    "git_revision": str | None,
+    "python": str,
+    "started": str,
+}
+
+
+def run_json_problem(data: Any) -> str | None:
+    """What makes ``data`` unusable as a run.json, or None: readers may then trust the fields' types."""
+    if not isinstance(data, dict):
+        return "not a run description"
+    try:
+        for key, hint in RUN_JSON_FIELDS.items():
+            if key in data:
+                check_value(data[key], hint, key)
+        for name, spec in data.get("column_specs", {}).items():
+            check_value(spec, dict[str, Any], f"column_specs.{name}")
+            known = {f.name for f in dataclasses.fields(Column)}
+            check_fields(Column(**{k: v for k, v in spec.items() if k in known}), f"column_specs.{name}")
+    except GenbenchError as error:
+        return str(error)
+    except TypeError:  # a column spec without a unit or direction
+        return "column_specs are not column descriptions"
+    return None
 
 
 def records_frame(records: Iterable[CellRecord], metric_columns: list[str]) -> pd.DataFrame:

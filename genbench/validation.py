@@ -62,6 +62,8 @@ def describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(arg) for arg in args)
     if origin in (list, tuple, set, frozenset):
         return f"a list of {_plural(args[0]) if args else 'values'}"
+    if origin is dict:
+        return "a table"
     return _SINGULAR.get(hint, f"a {getattr(hint, '__name__', hint)}")
 
 

@@ -539,6 +539,22 @@ CASES = [
         "link to a file outside",
         {"elsewhere.json": '{"cells": []}', RUN: Link("../../elsewhere.json")},
     ),
+    Case(
+        "show-run-device",
+        RUNS,
+        "show of a run.json whose device is a string",
+        ("show", "results/r"),
+        "device must be a table",
+        {RUN: '{"cells": [], "device": "cpu"}'},
+    ),
+    Case(
+        "report-run-column-spec",
+        RUNS,
+        "report of a run.json whose column says higher_is_better = 'no'",
+        ("report", "results/r"),
+        "field 'higher_is_better' must be true or false",
+        {RUN: '{"cells": [], "column_specs": {"bpd": {"name": "bpd", "unit": "b", "higher_is_better": "no"}}}'},
+    ),
     Case("report-missing", RUNS, "report of a path that does not exist", ("report", "results/none"), "does not exist"),
     Case(
         "report-no-runs",

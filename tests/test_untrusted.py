@@ -125,7 +125,8 @@ def test_damaged_run_json_is_one_line(run_dir: Path, capsys: pytest.CaptureFixtu
     for command in (["show", str(run_dir)], ["report", str(run_dir)]):
         assert main(command) == 2
         assert capsys.readouterr().err.splitlines() == [
-            f"genbench: error: {run_dir / 'run.json'} is damaged (not a run description); rerun the run to rewrite it"
+            f"genbench: error: {run_dir / 'run.json'} is damaged (cells must be a list of strings, got [1, 2]); "
+            "rerun the run to rewrite it"
         ]
 
 
