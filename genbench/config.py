@@ -70,9 +70,10 @@ def parse_names(text: str, flag: str) -> list[str]:
     """'vae,gan' -> ['vae', 'gan']; anything else is a one-line error that shows the expected form."""
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item or not NAME_PATTERN.match(item) for item in items):
-        raise GenbenchError(
-            f"{flag} {shown(text)} is malformed: give comma-separated names, e.g. {flag} vae,gan,pixelcnn"
+        example = (
+            f"{flag} vae,gan,pixelcnn" if flag.startswith("-") and " " not in flag else '["vae", "gan", "pixelcnn"]'
         )
+        raise GenbenchError(f"{flag} {shown(text)} is malformed: give comma-separated names, e.g. {example}")
     return check_unique(items, flag)
 
 
@@ -119,7 +120,7 @@ def read_suite(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise GenbenchError(f"--config {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is no mistake
     except UnicodeDecodeError as error:
         raise GenbenchError(f"--config {path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
@@ -148,8 +149,11 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
             continue
         what = f"--config {path}: {key}"
         if key in ("models", "metrics", "plugins"):
-            names = value if isinstance(value, str) else ",".join(check_value(value, list[str], what))
-            setattr(request, key, parse_names(names, what))
+            names = value if isinstance(value, str) else check_value(value, list[str], what)
+            if names == [] and key != "plugins":
+                raise GenbenchError(f'{what} is an empty list; name at least one, e.g. {key} = ["vae"]')
+            if names != []:
+                setattr(request, key, parse_names(names if isinstance(names, str) else ",".join(names), what))
         elif key == "seeds":
             seeds = parse_seeds(value) if isinstance(value, str) else check_value(value, list[int], what)
             request.seeds = check_seeds(seeds, what)

@@ -206,6 +206,15 @@ CASES = [
         "list of strings",
         suite("models = [1]\n"),
     ),
+    Case("suite-models-empty", SUITE_FILE, "an empty list of models", SUITE, "empty list", suite("models = []\n")),
+    Case(
+        "suite-models-path",
+        SUITE_FILE,
+        "a model name that is a path",
+        SUITE,
+        "is malformed",
+        suite('models = ["../vae"]\n'),
+    ),
     Case(
         "suite-models-twice",
         SUITE_FILE,
