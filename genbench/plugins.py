@@ -28,7 +28,7 @@ from genbench.types import (
     ModelSpec,
     PluginError,
 )
-from genbench.validation import check_fields, shown
+from genbench.validation import check_fields, field_hints, shown
 
 ENTRY_POINT_GROUP = "genbench"
 AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
@@ -286,3 +286,9 @@ def _require_dataclass_with_defaults(name: str, config_class: type) -> None:
         config_class()
     except TypeError as error:
         raise PluginError(f"{name!r}: every config field needs a default ({error})") from error
+    try:
+        field_hints(config_class)  # options are checked against these, so they must resolve
+    except Exception as error:
+        raise PluginError(
+            f"{name!r}: the annotations of {config_class.__name__} cannot be resolved ({error})"
+        ) from error

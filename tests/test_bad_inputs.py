@@ -610,6 +610,13 @@ CASES = [
         (*INDEPENDENT, "-p", "bad_plugins.bad_field", "--metrics", "sharpness"),
         "field 'higher_is_better' must be true or false",
     ),
+    Case(
+        "plugin-unresolvable-config",
+        PLUGINS,
+        "a model config whose annotations name a type only type checkers see",
+        ("run", "-p", "bad_plugins.unresolvable_config", "--models", "ghost"),
+        "cannot be resolved",
+    ),
     # ------------------------------------------------------------------------------------------- file system
     Case(
         "results-dir-file",
