@@ -118,6 +118,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     }
     device = resolve_device(request.device)
     check_writable_folder(request.results_dir, "--results-dir")
+    check_writable_folder(request.results_dir / request.run_name(), "the run folder")
     if request.data_root is not None and not request.data_root.is_dir():
         raise GenbenchError(f"--data-root {request.data_root} does not exist or is not a directory")
     dataset = dataset_spec.load(

@@ -635,6 +635,14 @@ CASES = [
         {"taken": "x"},
     ),
     Case(
+        "run-folder-file",
+        FILES,
+        "a file where the run's folder goes",
+        (*INDEPENDENT, "--name", "r"),
+        "results/r is a file",
+        {"results/r": "x"},
+    ),
+    Case(
         "report-out-file",
         FILES,
         "report --out that is a file",
