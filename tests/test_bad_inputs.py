@@ -611,6 +611,13 @@ CASES = [
         "field 'higher_is_better' must be true or false",
     ),
     Case(
+        "plugin-reserved-column",
+        PLUGINS,
+        "a metric declaring the core's column seed",
+        (*INDEPENDENT, "-p", "bad_plugins.reserved_column", "--metrics", "seedy"),
+        "reserved for the core",
+    ),
+    Case(
         "plugin-unresolvable-config",
         PLUGINS,
         "a model config whose annotations name a type only type checkers see",
