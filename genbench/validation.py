@@ -214,24 +214,25 @@ def non_finite_paths(data: Any, path: str = "") -> list[str]:
 
 
 # ------------------------------------------------------------------------- range checks for plugin configs
-# A plugin's config dataclass checks its own values in ``__post_init__`` and raises ValueError; resolve_config
-# turns the message into a one-line error before any training. These two cover the usual cases.
+# A plugin's config dataclass checks its own values in ``__post_init__`` and raises GenbenchError (or
+# ValueError); resolve_config prefixes the model or metric and the CLI prints one line, before any training.
+# These two cover the usual cases; a config built in Python gets the same error.
 
 
 def require_at_least(config: Any, minimum: int, *names: str) -> None:
-    """ValueError unless each named field is at least ``minimum`` (None, "use the default", passes)."""
+    """GenbenchError unless each named field is at least ``minimum`` (None, "use the default", passes)."""
     for name in names:
         value = getattr(config, name)
         if _is_number(value) and value < minimum:
-            raise ValueError(f"{name} must be at least {minimum}, got {value}")
+            raise GenbenchError(f"{name} must be at least {minimum}, got {value}")
 
 
 def require_positive(config: Any, *names: str) -> None:
-    """ValueError unless each named field is greater than 0 (a rate, a pseudocount)."""
+    """GenbenchError unless each named field is greater than 0 (a rate, a pseudocount)."""
     for name in names:
         value = getattr(config, name)
         if _is_number(value) and not value > 0:
-            raise ValueError(f"{name} must be greater than 0, got {value}")
+            raise GenbenchError(f"{name} must be greater than 0, got {value}")
 
 
 def _is_number(value: Any) -> bool:

@@ -365,6 +365,14 @@ CASES = [
         suite('models = ["vae"]\n[model.vae]\nlr = 0\n'),
     ),
     Case(
+        "gan-lr-negative",
+        CONFIG,
+        "a negative learning rate",
+        SUITE,
+        "lr_d must be at least 0",
+        suite('models = ["gan"]\n[model.gan]\nlr_d = -0.001\n'),
+    ),
+    Case(
         "vae-batch-zero",
         CONFIG,
         "a zero batch size",

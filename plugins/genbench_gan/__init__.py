@@ -27,7 +27,7 @@ import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.nn import dequantize, unit_to_levels
 from genbench.training import train_epochs
-from genbench.validation import require_at_least, require_positive
+from genbench.validation import require_at_least
 
 LOSSES = ("non_saturating", "hinge")
 #: G starts from a 4x4 grid and doubles it until it holds the image.
@@ -50,9 +50,9 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "latent_dim", "width", "d_steps", "epochs", "batch_size")
-        require_positive(self, "lr_g", "lr_d")
+        require_at_least(self, 0, "lr_g", "lr_d")  # 0 freezes a player: TTUR's two time scales at their limit
         if not 0 <= self.beta1 < 1:
-            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
+            raise GenbenchError(f"beta1 must be in [0, 1), got {self.beta1}")
 
 
 def padded_size(info: DataInfo) -> int:
