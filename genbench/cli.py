@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from genbench.api import run_request
 from genbench.checkpoints import export_cell
@@ -18,6 +18,7 @@ from genbench.config import (
     DEVICES,
     RunRequest,
     apply_suite,
+    check_run_name,
     parse_assignments,
     parse_names,
     parse_seeds,
@@ -26,7 +27,11 @@ from genbench.config import (
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import format_table, load_results
+from genbench.text import terminal_safe
 from genbench.types import GenbenchError, OptionGroup
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
 
@@ -136,6 +141,8 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         request.metrics = parse_names(args.metrics, "--metrics")
     if args.seeds is not None:
         request.seeds = parse_seeds(args.seeds)
+    if args.name is not None:
+        check_run_name(args.name)
     for flag in ("dataset", "data_root", "download", "binarize", "epochs", "device", "results_dir", "name"):
         value = getattr(args, flag)
         if value is not None:
@@ -151,30 +158,33 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
 
 def command_run(args: argparse.Namespace, argv: Sequence[str], registry: Registry, dests: Sequence[str]) -> int:
     request = request_from_args(args, dests)
+    if set(request.plugins) - set(prescan_plugins(argv)):
+        registry = load_plugins(request.plugins)  # the suite file names plugins of its own
     frame = run_request(
         request, registry=registry, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo
     )
-    print(format_table(frame))
-    print(f"\nresults: {frame.attrs['run_dir']}")
+    print(format_table(terminal_safe_frame(frame)))
+    print(f"\nresults: {terminal_safe(frame.attrs['run_dir'])}")
     return EXIT_OK if (frame["status"] == "ok").all() else EXIT_FAILED_CELLS
 
 
 def command_plugins(registry: Registry) -> int:
-    rows = [("name", "kind", "description", "plugin", "distribution")]
+    rows: list[tuple[str, ...]] = [("name", "kind", "description", "plugin", "distribution")]
     for kind in KINDS:
         for name in registry.names(kind):
             entry = registry.specs[kind.label][name]
-            rows.append((name, kind.label, entry.spec.description, entry.plugin.name, entry.plugin.origin))
+            cells = (name, kind.label, entry.spec.description, entry.plugin.name, entry.plugin.origin)
+            rows.append(tuple(terminal_safe(cell) for cell in cells))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
     for plugin in registry.broken:
-        print(f"BROKEN plugin {plugin.name!r} from {plugin.origin}: {plugin.error}")
+        print(terminal_safe(f"BROKEN plugin {plugin.name!r} from {plugin.origin}: {plugin.error}"))
     return EXIT_OK
 
 
 def command_show(args: argparse.Namespace) -> int:
-    print(format_table(load_results(args.path)))
+    print(format_table(terminal_safe_frame(load_results(args.path))))
     return EXIT_OK
 
 
@@ -184,8 +194,17 @@ def command_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def terminal_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell escaped: names and errors come from files anyone could have written."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype.kind not in "biuf":
+            safe[column] = [terminal_safe(value) if isinstance(value, str) else value for value in safe[column]]
+    return safe
+
+
 def _echo(line: str) -> None:
-    print(f"genbench: {line}", file=sys.stderr)
+    print(f"genbench: {terminal_safe(line)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenbenchError as error:
         if debug:
             raise
-        print(f"genbench: error: {error}", file=sys.stderr)
+        print(f"genbench: error: {terminal_safe(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("genbench: interrupted; finished cells are kept, run the same command again to resume", file=sys.stderr)

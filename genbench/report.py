@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pandas as pd
 
 from genbench.stats import confidence_interval
-from genbench.store import BASE_COLUMNS, NOT_APPLICABLE_COLUMN, RunDirectory, write_atomic
+from genbench.store import BASE_COLUMNS, NOT_APPLICABLE_COLUMN, RunDirectory, check_writable_folder, write_atomic
+from genbench.text import markdown_safe, terminal_safe
 from genbench.types import CellRecord, Column, GenbenchError
 
 if TYPE_CHECKING:
@@ -725,12 +726,13 @@ def format_leaderboard(leaderboard: Leaderboard) -> str:
         headers, rows = table_rows(leaderboard, dataset)
         # The failed column shows its count here; the errors follow the table, where long lines do no harm.
         cells = [[*(_marked(cell) for cell in row[:-1]), str(row[-1].sort_value).removesuffix(".0")] for row in rows]
-        frame = pd.DataFrame(cells, columns=headers)
-        lines = [f"== {dataset} ==", frame.to_string(index=False)]
+        # Names and errors come from files anyone could have written: each stays on its line, without escapes.
+        frame = pd.DataFrame([[terminal_safe(cell) for cell in row] for row in cells], columns=headers)
+        lines = [terminal_safe(f"== {dataset} =="), frame.to_string(index=False)]
         lines += [f"failed: {row[0].text}: {row[-1].text}" for row in rows if row[-1].text != "0"]
         lines += _na_notes(headers, rows)
-        blocks.append("\n".join(lines))
-    notes = [f"note: {note}" for note in leaderboard.notes]
+        blocks.append("\n".join([lines[0], lines[1], *(terminal_safe(line) for line in lines[2:])]))
+    notes = [terminal_safe(f"note: {note}") for note in leaderboard.notes]
     legend = f"mean ± {leaderboard.confidence:.0%} CI half-width over seeds; * best of its column"
     return "\n\n".join([*blocks, "\n".join([legend, *notes])])
 
@@ -769,8 +771,8 @@ def render_markdown(leaderboard: Leaderboard) -> str:
 
 
 def _md(text: str) -> str:
-    """Plugin text as literal Markdown: no HTML, no table breaks, one line."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    """Plugin text as literal Markdown: no link, no HTML, no table break, one line."""
+    return markdown_safe(text)
 
 
 def _md_cell(cell: TableCell) -> str:
@@ -961,11 +963,12 @@ def _html_models(leaderboard: Leaderboard, dataset: str) -> str:
 def _html_samples(leaderboard: Leaderboard, dataset: str, model: str) -> str:
     entries = sorted(_entries_of(leaderboard, dataset, model), key=lambda e: (e.record.status != "ok", e.record.seed))
     for entry in entries:
+        directory = RunDirectory(entry.run.root)
         samples = entry.run.root / "samples" / f"{entry.record.cell_id}.png"
-        if samples.is_file():
+        if samples.is_file() and directory.inside(samples):
             real = entry.run.root / "samples" / f"real-{entry.record.dataset}.png"
             figures = [_figure(samples, f"{model}, seed {entry.record.seed}", "samples")]
-            if real.is_file():
+            if real.is_file() and directory.inside(real):
                 figures.append(_figure(real, "real test images", "real"))
             return "".join(figures)
     return '<p class="no-samples">No samples (the model cannot sample, or every cell failed).</p>'
@@ -1085,8 +1088,10 @@ def default_out_dir(paths: Sequence[Path]) -> Path:
 def report_command(paths: Sequence[Path], out_dir: Path | None = None) -> int:
     """``genbench report PATH... [--out DIR]``: print the leaderboard and write its Markdown and HTML."""
     paths = [Path(path) for path in paths]
+    if out_dir is not None:
+        check_writable_folder(out_dir, "--out")
     leaderboard = build_leaderboard(paths)
     markdown, page = write_leaderboard(leaderboard, out_dir if out_dir is not None else default_out_dir(paths))
-    print(format_leaderboard(leaderboard))
-    print(f"\nleaderboard: {markdown}\n             {page}")
+    print(terminal_safe(format_leaderboard(leaderboard), one_line=False))
+    print(terminal_safe(f"\nleaderboard: {markdown}\n             {page}", one_line=False))
     return 0

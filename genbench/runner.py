@@ -15,7 +15,7 @@ import random
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config, stable_hash
+from genbench.config import RunRequest, cell_id, check_request, checkpoint_key, resolve_config, stable_hash
 from genbench.origins import (
     Origin,
     apply_sidecar_configs,
@@ -38,7 +38,8 @@ from genbench.origins import (
 )
 from genbench.plugins import METRIC, Registry, load_plugins
 from genbench.report import write_run_leaderboard
-from genbench.store import RunDirectory, records_frame, write_atomic
+from genbench.store import RunDirectory, check_writable_folder, records_frame, write_atomic
+from genbench.text import warn
 from genbench.types import (
     SAMPLE,
     CellRecord,
@@ -51,7 +52,9 @@ from genbench.types import (
     MetricSpec,
     ModelSpec,
     NotApplicable,
+    TrainingDiverged,
 )
+from genbench.validation import non_finite_paths
 
 SAMPLE_GRID_SIZE = 64
 #: Packages whose versions go into run.json, as far as they are installed.
@@ -93,6 +96,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRun:
     """Check the request and load the data; raise GenbenchError on the first mistake, before any write."""
+    check_request(request)
     registry = registry or load_plugins(request.plugins)
     if not request.models and not request.sample_sets:
         raise GenbenchError("no models given; name some with --models, e.g. --models vae,gan,pixelcnn")
@@ -125,6 +129,8 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         for spec in metrics
     }
     device = resolve_device(request.device)
+    check_writable_folder(request.results_dir, "--results-dir")
+    check_writable_folder(request.results_dir / request.run_name(), "the run folder")
     weights = read_checkpoints(request, model_names)
     if request.data_root is not None and not request.data_root.is_dir():
         raise GenbenchError(f"--data-root {request.data_root} does not exist or is not a directory")
@@ -137,6 +143,8 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     capabilities = frozenset().union(*(model.capabilities for model in built.values()))
     check_metrics(request, registry, capabilities, metrics, metric_configs, dataset, device)
     directory = RunDirectory(request.results_dir / request.run_name())
+    for plugin in registry.broken:  # what it provides is missing from "every installed metric", say so
+        warn(f"plugin {plugin.name!r} from {plugin.origin} is broken and not used: {plugin.error}")
     return PreparedRun(
         request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
     )
@@ -320,7 +328,7 @@ def obtain_model(
         seed=seed,
         generator=generator,
         progress=progress,
-        on_curve=lambda step, values: curve.append({"step": float(step), **{k: float(v) for k, v in values.items()}}),
+        on_curve=lambda step, values: curve.append(curve_point(step, values)),
     )
     _synchronize(run.device)
     start = time.perf_counter()
@@ -340,6 +348,15 @@ def obtain_model(
     }
     run.directory.save_checkpoint(key, model.state_dict(), meta)
     return model
+
+
+def curve_point(step: int, values: Mapping[str, float]) -> dict[str, float]:
+    """One point of a training curve; a NaN or infinite loss ends the fit here, where it arose."""
+    point = {"step": float(step), **{name: float(value) for name, value in values.items()}}
+    diverged = sorted(name for name, value in point.items() if not math.isfinite(value))
+    if diverged:
+        raise TrainingDiverged(f"{', '.join(diverged)} became {point[diverged[0]]} at step {step}")
+    return point
 
 
 def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRecord, *, progress: bool) -> None:
@@ -382,6 +399,12 @@ def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRe
                 record.error = record.error or f"metric {metric.name} gave {value!r} for {column}"
                 continue
             record.metrics[column] = float(value)
+        unwritable = non_finite_paths(result.provenance)
+        if unwritable:
+            record.error = (
+                record.error or f"metric {metric.name} gave a NaN or infinity in its provenance: {unwritable}"
+            )
+            continue
         record.provenance[metric.name] = result.provenance
 
 

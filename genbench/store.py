@@ -12,9 +12,11 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,15 +26,41 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from genbench.types import CellRecord, GenbenchError
+from genbench.text import warn
+from genbench.types import CellRecord, Column, GenbenchError
+from genbench.validation import check_fields, check_value, non_finite_paths
 
 #: The leading columns of every results table; metric columns follow in the order the metrics were asked for.
 BASE_COLUMNS = ["model", "dataset", "seed", "status", "error", "train_time"]
 NOT_APPLICABLE_COLUMN = "not_applicable"
 
 
+def check_writable_folder(folder: Path, flag: str) -> None:
+    """``folder`` is a directory we may write in, or can be made one: checked before anything is written."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise GenbenchError(f"{flag} {folder}: {existing} is a file, not a folder; give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise GenbenchError(f"{flag} {folder}: {existing} is not writable; give a folder you may write in")
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temporary_path)``, then rename the result over ``path``."""
+    """Call ``write(temporary_path)``, then rename the result over ``path``.
+
+    A file-system fault (a read-only or full disk, a file where a folder should be) is a GenbenchError that
+    names the path: the user can act on it, and nothing half-written is left behind.
+    """
+    try:
+        _write_atomic(path, write)
+    except OSError as error:
+        file_in_the_way = next((p for p in path.parents if p.is_file()), None)
+        reason = f"{file_in_the_way} is a file, not a folder" if file_in_the_way else error.strerror or str(error)
+        raise GenbenchError(f"cannot write {path}: {reason}") from error
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -49,6 +77,10 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Strict JSON: a NaN or infinity is a bug of whatever produced it, named here rather than written."""
+    unwritable = non_finite_paths(data)
+    if unwritable:
+        raise ValueError(f"refusing to write NaN or infinity into {path} (at {', '.join(unwritable)})")
     text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
     write_atomic(path, lambda temporary: _write_text(temporary, text + "\n"))
 
@@ -70,7 +102,14 @@ class RunDirectory:
 
     def create(self) -> None:
         for folder in (self.cells, self.checkpoints, self.samples):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise GenbenchError(f"cannot create {folder}: {error.strerror or error}") from error
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path`` stays inside the run folder once symlinks and ``..`` are resolved."""
+        return path.resolve().is_relative_to(self.root.resolve())
 
     # ---------------------------------------------------------------------------------------- cells
 
@@ -79,12 +118,15 @@ class RunDirectory:
 
     def read_cell(self, cell_id: str) -> CellRecord | None:
         path = self.cell_path(cell_id)
+        if not is_safe_cell_id(cell_id) or not self.inside(path):
+            warn(f"{self.run_json} lists cell {cell_id!r}, which is not a file inside {self.cells}; skipped")
+            return None
         if not path.is_file():
             return None
         return CellRecord.from_dict(json.loads(path.read_text()))
 
     def write_cell(self, record: CellRecord) -> None:
-        write_json_atomic(self.cell_path(record.cell_id), _finite_or_none(record.to_dict()))
+        write_json_atomic(self.cell_path(record.cell_id), record.to_dict())
 
     # ---------------------------------------------------------------------------------- checkpoints
 
@@ -111,27 +153,68 @@ class RunDirectory:
     # ------------------------------------------------------------------------------------ run-level
 
     def write_run(self, data: Mapping[str, Any]) -> None:
-        write_json_atomic(self.run_json, _finite_or_none(dict(data)))
+        write_json_atomic(self.run_json, dict(data))
 
     def read_run(self) -> dict[str, Any]:
+        """run.json, checked enough that what reads it cannot crash: a dict whose ``cells`` are strings."""
         if not self.run_json.is_file():
             raise GenbenchError(f"{self.root} is not a genbench run directory: it has no run.json")
-        data: dict[str, Any] = json.loads(self.run_json.read_text())
-        return data
+        if not self.inside(self.run_json):
+            raise GenbenchError(f"{self.run_json} is a link to a file outside {self.root}; refusing to read it")
+        try:
+            data = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise GenbenchError(f"{self.run_json} is damaged ({error}); rerun the run to rewrite it") from None
+        problem = run_json_problem(data)
+        if problem:
+            raise GenbenchError(f"{self.run_json} is damaged ({problem}); rerun the run to rewrite it")
+        return dict(data)
 
     def write_csv(self, frame: pd.DataFrame) -> None:
         write_atomic(self.results_csv, lambda temporary: frame.to_csv(temporary, index=False))
 
 
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: store them as null rather than write an unreadable file."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_none(item) for item in value]
-    return value
+#: Cell ids are file names made by ``config.cell_id``: the name, data set, seed and a hash.
+_CELL_ID = re.compile(r"^[A-Za-z0-9_.+\-]+$")
+
+
+def is_safe_cell_id(cell_id: Any) -> bool:
+    """A cell id read from a run.json names a file in ``cells/``: not a path, and nothing hidden."""
+    return isinstance(cell_id, str) and bool(_CELL_ID.match(cell_id)) and not cell_id.startswith(".")
+
+
+#: The run.json fields that show and report read, with their types; any may be absent (older runs).
+RUN_JSON_FIELDS: dict[str, Any] = {
+    "cells": list[str],
+    "columns": list[str],
+    "column_specs": dict[str, dict[str, Any]],
+    "column_metrics": dict[str, str],
+    "device": dict[str, Any],
+    "packages": dict[str, str],
+    "command": list[str],
+    "git_revision": str | None,
+    "python": str,
+    "started": str,
+}
+
+
+def run_json_problem(data: Any) -> str | None:
+    """What makes ``data`` unusable as a run.json, or None: readers may then trust the fields' types."""
+    if not isinstance(data, dict):
+        return "not a run description"
+    try:
+        for key, hint in RUN_JSON_FIELDS.items():
+            if key in data:
+                check_value(data[key], hint, key)
+        for name, spec in data.get("column_specs", {}).items():
+            check_value(spec, dict[str, Any], f"column_specs.{name}")
+            known = {f.name for f in dataclasses.fields(Column)}
+            check_fields(Column(**{k: v for k, v in spec.items() if k in known}), f"column_specs.{name}")
+    except GenbenchError as error:
+        return str(error)
+    except TypeError:  # a column spec without a unit or direction
+        return "column_specs are not column descriptions"
+    return None
 
 
 def records_frame(records: Iterable[CellRecord], metric_columns: list[str]) -> pd.DataFrame:

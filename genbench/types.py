@@ -186,7 +186,8 @@ class GenerativeModel(Protocol):
 class ModelSpec:
     name: str
     description: str
-    #: A dataclass whose fields are the model's hyperparameters; every field needs a default.
+    #: A dataclass whose fields are the model's hyperparameters; every field needs a default. Options are
+    #: checked against the field annotations; a ``__post_init__`` raising ValueError checks value ranges.
     config_class: type
     #: Builds an untrained model from a config instance and the data's shape and levels.
     factory: Callable[[Any, DataInfo], GenerativeModel]

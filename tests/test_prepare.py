@@ -57,10 +57,10 @@ def test_a_bad_pixelcnn_config_is_found_before_the_vae_trains(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("metric", "options", "message"),
     [
-        ("nll", {"k": 0}, "nll: k and batch_size must be at least 1"),
-        ("sample_time", {"repeats": 0}, "sample_time: batch_size and repeats must be >= 1"),
-        ("kid", {"subset_size": 1}, "kid: subset_size must be >= 2"),
-        ("fid", {"n_samples": 1}, "fid: n_samples must be an integer of at least 2"),
+        ("nll", {"k": 0}, "metric 'nll': k must be at least 1, got 0"),
+        ("sample_time", {"repeats": 0}, "metric 'sample_time': repeats must be at least 1, got 0"),
+        ("kid", {"subset_size": 1}, "metric 'kid': subset_size must be at least 2, got 1"),
+        ("fid", {"n_samples": 1}, "metric 'fid': n_samples must be at least 2, got 1"),
         ("fid", {"extractor": "inceptoin"}, "unknown feature extractor 'inceptoin'"),
     ],
 )

@@ -22,6 +22,7 @@ from torch import nn
 
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
 from genbench.features import cached_tensors, dataset_fingerprint
+from genbench.validation import require_at_least, require_positive
 
 #: Bump when the network or the training loop changes: every cached classifier is then trained again.
 ARCHITECTURE_VERSION = 1
@@ -37,6 +38,10 @@ class ClassifierConfig:
     batch_size: int = 128
     lr: float = 3e-3
     seed: int = 0  # one seed for everyone, so every run on the same data gets the same extractor
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "width", "features", "steps", "batch_size")
+        require_positive(self, "lr")
 
 
 class Classifier(nn.Module):

@@ -12,6 +12,7 @@ import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel
 from genbench.features import FeatureExtractor, generated_features, load_extractor
+from genbench.validation import require_at_least
 
 #: Generated images by default: as many as the test split has, up to this. FID is biased upward by a term that
 #: shrinks like 1/n (Chong & Forsyth 2020), so models are comparable only at one n; matching the real count
@@ -25,6 +26,10 @@ class FeatureMetricConfig:
     n_samples: int | None = None  # generated images; None: min(len(test split), 10,000)
     batch_size: int = 100  # images per call to model.sample() and per extractor pass
     inception_weights: str | None = None  # local InceptionV3 weights (--inception-weights); else see the extractor
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 2, "n_samples")  # a covariance needs two samples
+        require_at_least(self, 1, "batch_size")
 
 
 def extractor_name(config: FeatureMetricConfig, ctx: EvalContext) -> str:

@@ -14,6 +14,7 @@ import torch
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult, NotApplicable
 from genbench.stats import bits_per_dim
+from genbench.validation import require_at_least
 
 
 @dataclass
@@ -21,17 +22,13 @@ class NllConfig:
     k: int = 100  # importance samples for models that only have an ELBO; more is tighter and slower
     batch_size: int = 128  # test images per forward pass
 
-
-def check_nll(ctx: EvalContext) -> None:
-    config: NllConfig = ctx.config if isinstance(ctx.config, NllConfig) else NllConfig()
-    if config.k < 1 or config.batch_size < 1:
-        raise genbench.GenbenchError(f"nll: k and batch_size must be at least 1, got k={config.k}, {config.batch_size}")
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "k", "batch_size")
 
 
 def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     """Mean negative log-likelihood of the test split in nats per image, with how it was obtained."""
     config: NllConfig = ctx.config if isinstance(ctx.config, NllConfig) else NllConfig()
-    check_nll(ctx)
     if genbench.LOG_LIKELIHOOD in model.capabilities:
         method: dict[str, object] = {"method": "exact log-likelihood"}
 
@@ -82,7 +79,6 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             LIKELIHOOD,
             nll_metric,
             NllConfig,
-            check=check_nll,
         ),
         genbench.MetricSpec(
             "bpd",
@@ -91,6 +87,5 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             LIKELIHOOD,
             bpd_metric,
             NllConfig,
-            check=check_nll,
         ),
     ]

@@ -18,6 +18,7 @@ network per value and stays as the reference: on the CPU both draw exactly the s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
 from genbench.training import adam_with_cosine_decay, train_epochs
+from genbench.validation import require_at_least, require_positive
 from genbench_pixelcnn.sampler_cached import sample_cached
 
 BLOCKS = ("gated", "residual")
@@ -35,7 +37,8 @@ SAMPLERS = ("cached", "plain")
 
 @dataclass
 class PixelCNNConfig:
-    block: str = "gated"  # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot)
+    # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot).
+    block: Literal["gated", "residual"] = "gated"
     # Feature maps per layer; 128 on MNIST, 128-256 on 32x32 colour with a GPU. Rounded up to a multiple of 2 * C
     # for C-channel images (66 for RGB): the model's ``widths`` records the number used.
     channels: int = 64
@@ -52,7 +55,13 @@ class PixelCNNConfig:
     # "cached" (Ramachandran et al. 2017: the same draws for about one forward pass of work) or "plain" (the
     # reference: a forward pass per value). Hashed with the rest of the config, so switching it retrains, but a
     # cell's key then covers its sample_time (and, on a GPU, the rounding of its samples), which depend on it.
-    sampler: str = "cached"
+    sampler: Literal["cached", "plain"] = "cached"
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "channels", "first_kernel", "kernel", "head_channels", "epochs")
+        require_at_least(self, 0, "layers")  # no blocks: the mask-A convolution and the head alone
+        require_at_least(self, 1, "batch_size")
+        require_positive(self, "lr", "grad_clip")
 
 
 class VerticalConv(nn.Module):
@@ -228,11 +237,6 @@ def check_config(config: PixelCNNConfig, info: DataInfo) -> None:
         raise GenbenchError(
             "pixelcnn: kernels must be odd and positive, "
             f"got first_kernel={config.first_kernel}, kernel={config.kernel}"
-        )
-    if config.channels < 1 or config.head_channels < 1 or config.layers < 0:
-        raise GenbenchError(
-            f"pixelcnn: channels and head_channels must be positive and layers >= 0, got channels={config.channels}, "
-            f"head_channels={config.head_channels}, layers={config.layers}"
         )
 
 

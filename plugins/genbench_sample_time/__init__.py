@@ -18,6 +18,7 @@ import torch
 
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult
+from genbench.validation import require_at_least
 
 
 @dataclass
@@ -26,21 +27,18 @@ class SampleTimeConfig:
     warmup: int = 1  # untimed batches first
     repeats: int = 5  # timed batches; the median is reported
 
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "batch_size", "repeats")
+        require_at_least(self, 0, "warmup")
+
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def check_sample_time(ctx: EvalContext) -> None:
-    config: SampleTimeConfig = ctx.config if isinstance(ctx.config, SampleTimeConfig) else SampleTimeConfig()
-    if config.batch_size < 1 or config.repeats < 1 or config.warmup < 0:
-        raise genbench.GenbenchError(f"sample_time: batch_size and repeats must be >= 1 and warmup >= 0, got {config}")
-
-
 def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config: SampleTimeConfig = ctx.config if isinstance(ctx.config, SampleTimeConfig) else SampleTimeConfig()
-    check_sample_time(ctx)
     if getattr(model, "stored_samples", False):  # e.g. the samples model: it reads images, it makes none
         raise genbench.NotApplicable("the images are read from a file, not generated: no sampling time to measure")
     for _ in range(config.warmup):
@@ -76,6 +74,5 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             frozenset({genbench.SAMPLE}),
             seconds_per_image,
             SampleTimeConfig,
-            check=check_sample_time,
         )
     ]
