@@ -7,16 +7,18 @@ unless --debug).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from genbench.api import run_request
 from genbench.config import DEVICES, RunRequest, apply_suite, parse_names, parse_seeds, read_suite
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
-from genbench.store import format_table, load_results
+from genbench.store import DamagedFileWarning, format_table, load_results
 from genbench.types import GenbenchError, OptionGroup
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
@@ -48,6 +50,14 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     run.add_argument("--results-dir", type=Path, help="where runs are written (default: ./results)")
     run.add_argument("--name", help="run directory name (default: from data set and models, so reruns resume)")
     run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
+    run.add_argument(
+        "--rerun",
+        nargs="?",
+        const="",
+        metavar="MODELS",
+        help="retrain and evaluate again, replacing the run's earlier records and checkpoints: every cell, or "
+        "only the cells of the comma-separated MODELS (default: reuse finished cells)",
+    )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     added = OptionGroup(run.add_argument_group("options added by plugins"))
@@ -103,6 +113,8 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         value = getattr(args, flag)
         if value is not None:
             setattr(request, flag, value)
+    if args.rerun is not None:
+        request.rerun = parse_names(args.rerun, "--rerun") if args.rerun else []
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
     request.plugin_options = {dest: getattr(args, dest) for dest in plugin_dests if getattr(args, dest) is not None}
     return request
@@ -141,9 +153,20 @@ def _echo(line: str) -> None:
     print(f"genbench: {line}", file=sys.stderr)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """A damaged file is news for the user, not for a developer: one line, without the code location."""
+    if issubclass(category, DamagedFileWarning):
+        return f"genbench: warning: {message}\n"
+    return _python_formatwarning(message, category, *args, **kwargs)
+
+
+_python_formatwarning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    warnings.formatwarning = _one_line_warning
     try:
         registry = load_plugins(prescan_plugins(argv))
         parser, plugin_dests = build_parser(registry)
@@ -164,7 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genbench: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("genbench: interrupted; finished cells are kept, run the same command again to resume", file=sys.stderr)
+        print(
+            "genbench: interrupted; finished cells are kept. To resume, run the same command again: "
+            + shlex.join(["genbench", *argv]),
+            file=sys.stderr,
+        )
         return 130
 
 

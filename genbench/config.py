@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ DEFAULT_MODELS = ("vae", "gan", "pixelcnn")
 DEFAULT_DATASET = "digits"
 DEVICES = ("auto", "cpu", "cuda")
 #: Bumped when the meaning of a checkpoint changes, so old ones are not reused by mistake.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -47,6 +48,9 @@ class RunRequest:
     plugins: list[str] = field(default_factory=list)
     #: Values of options that plugins added to the command line (genbench_addoption), by dest.
     plugin_options: dict[str, Any] = field(default_factory=dict)
+    #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
+    #: model names does so for those models' cells only (--rerun, --rerun vae).
+    rerun: list[str] | None = None
 
     def run_name(self) -> str:
         """The default run directory name: the same request resumes in the same directory."""
@@ -86,7 +90,8 @@ def read_suite(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
-    known = {f.name for f in dataclasses.fields(RunRequest)} - {"model_options", "metric_options", "plugin_options"}
+    not_settings = {"model_options", "metric_options", "plugin_options", "rerun"}  # tables, or a flag of one run
+    known = {f.name for f in dataclasses.fields(RunRequest)} - not_settings
     unknown = sorted(set(data) - known - {"model", "metric"})
     if unknown:
         raise GenbenchError(
@@ -155,15 +160,26 @@ def stable_hash(data: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def checkpoint_key(model: str, config: Any, data_provenance: dict[str, Any], seed: int) -> str:
-    """What determines a trained model: the model, its config, the exact data and the seed (not the device)."""
+def checkpoint_key(
+    model: str, config: Any, data_provenance: dict[str, Any], seed: int, *, code: Mapping[str, Any]
+) -> str:
+    """What determines a trained model: the model, its config, the exact data, the seed (not the device), and
+    the code that trains it and loads the data (genbench's version, the model's and data set's plugin sources)."""
     data = {k: data_provenance.get(k) for k in ("dataset", "fingerprint", "levels", "shape", "split")}
     return stable_hash(
-        {"format": CHECKPOINT_FORMAT, "model": model, "config": dataclasses.asdict(config), "data": data, "seed": seed}
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model,
+            "config": dataclasses.asdict(config),
+            "data": data,
+            "seed": seed,
+            "code": dict(code),
+        }
     )
 
 
 def cell_id(model: str, dataset: str, seed: int, checkpoint: str, evaluation: dict[str, Any]) -> str:
-    """A cell is its checkpoint plus how it is evaluated (metrics and their options), hashed into its name."""
+    """A cell is its checkpoint plus how it is evaluated (metrics, their options and their plugins' code), hashed
+    into its name."""
     suffix = stable_hash({"checkpoint": checkpoint, "evaluation": evaluation}, length=10)
     return f"{model}-{dataset}-seed{seed}-{suffix}"
