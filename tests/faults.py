@@ -201,11 +201,16 @@ KILL_ARGV = [
     "--metrics",
     "nll,bpd,sample_time",
 ]
+#: A cheaper grid for the fast tier's single trial: the baseline alone, three seeds.
+CHEAP_KILL_ARGV = [*KILL_ARGV[:2], "independent", "--seeds", "0,1,2", *KILL_ARGV[5:]]
 KILL_COLUMNS = ["model", "seed", "status", "nll", "bpd", "cell_id"]
 
 
 def forked_cli(argv: Sequence[str], log: Path) -> int:
     """Run ``genbench`` with ``argv`` in a forked child (this process's imports, so no start-up cost); its pid."""
+    import matplotlib.figure  # noqa: F401  (imported once here rather than by every child's leaderboard)
+    import safetensors.torch  # noqa: F401
+
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller (a test runner) and never run its clean-up
         code = 99
@@ -246,9 +251,11 @@ def record_bytes(run_dir: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted((run_dir / "cells").glob("*.json"))}
 
 
-def kill_trial(results: Path, delay: float, reference: pd.DataFrame, log: Path) -> KillTrial:
+def kill_trial(
+    results: Path, delay: float, reference: pd.DataFrame, log: Path, grid: Sequence[str] = KILL_ARGV
+) -> KillTrial:
     """Start the grid, SIGKILL it ``delay`` seconds after it starts writing, resume it, and compare."""
-    argv = [*KILL_ARGV, "--results-dir", str(results), "--name", "grid"]
+    argv = [*grid, "--results-dir", str(results), "--name", "grid"]
     run_dir = results / "grid"
     pid = forked_cli(argv, log)
     started = time.monotonic()
@@ -267,10 +274,10 @@ def kill_trial(results: Path, delay: float, reference: pd.DataFrame, log: Path) 
     return KillTrial(delay, len(before.records), len(before.damaged), lost, exit_code, identical)
 
 
-def reference_run(results: Path, log: Path) -> tuple[pd.DataFrame, float]:
+def reference_run(results: Path, log: Path, grid: Sequence[str] = KILL_ARGV) -> tuple[pd.DataFrame, float]:
     """The uninterrupted grid, and how long its work took (from run.json's appearance to the exit)."""
     run_dir = results / "grid"
-    pid = forked_cli([*KILL_ARGV, "--results-dir", str(results), "--name", "grid"], log)
+    pid = forked_cli([*grid, "--results-dir", str(results), "--name", "grid"], log)
     start = time.monotonic()
     while not (run_dir / "run.json").exists() and time.monotonic() - start < 120:
         time.sleep(0.005)
@@ -281,11 +288,11 @@ def reference_run(results: Path, log: Path) -> tuple[pd.DataFrame, float]:
     return genbench.load_results(run_dir), time.monotonic() - started
 
 
-def kill_trials(folder: Path, trials: int, seed: int = 0) -> list[KillTrial]:
+def kill_trials(folder: Path, trials: int, seed: int = 0, grid: Sequence[str] = KILL_ARGV) -> list[KillTrial]:
     """``trials`` kill -9 trials at delays drawn uniformly over the uninterrupted run's duration."""
-    reference, duration = reference_run(folder / "reference", folder / "reference.log")
+    reference, duration = reference_run(folder / "reference", folder / "reference.log", grid)
     draw = random.Random(seed)
     return [
-        kill_trial(folder / f"trial{index}", draw.uniform(0, duration), reference, folder / f"trial{index}.log")
-        for index in range(trials)
+        kill_trial(folder / f"trial{i}", draw.uniform(0, duration), reference, folder / f"trial{i}.log", grid)
+        for i in range(trials)
     ]
