@@ -14,6 +14,8 @@ import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -229,6 +231,16 @@ def wait_exit_code(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def start_cli(argv: Sequence[str], log: Path, fresh: bool) -> tuple[int, Callable[[], int]]:
+    """A forked child (``fresh`` False) or a new ``python -m genbench.cli`` process: its pid and how to await it."""
+    if not fresh:
+        pid = forked_cli(argv, log)
+        return pid, lambda: wait_exit_code(pid)
+    with log.open("w") as stream:
+        process = subprocess.Popen([sys.executable, "-m", "genbench.cli", *argv], stdout=stream, stderr=stream)
+    return process.pid, process.wait
+
+
 @dataclass
 class KillTrial:
     delay: float
@@ -239,6 +251,8 @@ class KillTrial:
     records_lost: int
     exit_code: int
     identical: bool
+    #: write_atomic temporaries left after the resumed run (must be 0: it removes those of the killed one).
+    temporaries_left: int
 
 
 def stored(run_dir: Path) -> StoredRecords:
@@ -252,47 +266,61 @@ def record_bytes(run_dir: Path) -> dict[str, bytes]:
 
 
 def kill_trial(
-    results: Path, delay: float, reference: pd.DataFrame, log: Path, grid: Sequence[str] = KILL_ARGV
+    results: Path,
+    delay: float,
+    reference: pd.DataFrame,
+    log: Path,
+    grid: Sequence[str] = KILL_ARGV,
+    fresh: bool = False,
 ) -> KillTrial:
     """Start the grid, SIGKILL it ``delay`` seconds after it starts writing, resume it, and compare."""
     argv = [*grid, "--results-dir", str(results), "--name", "grid"]
     run_dir = results / "grid"
-    pid = forked_cli(argv, log)
-    started = time.monotonic()
-    while not (run_dir / "run.json").exists() and time.monotonic() - started < 120:
-        time.sleep(0.005)  # the grid's work starts once run.json exists; the delay counts from there
+    pid, wait = start_cli(argv, log, fresh)
+    wait_for_work(run_dir)
     time.sleep(delay)
     os.kill(pid, signal.SIGKILL)
-    wait_exit_code(pid)
+    wait()
     before = stored(run_dir) if (run_dir / "run.json").exists() else StoredRecords([], [], {})
     kept = record_bytes(run_dir) if run_dir.exists() else {}
-    exit_code = wait_exit_code(forked_cli(argv, log))
+    exit_code = start_cli(argv, log, fresh)[1]()
     after = record_bytes(run_dir)
     lost = sum(1 for name, content in kept.items() if after.get(name) != content)
     frame = genbench.load_results(run_dir)
     identical = frame[KILL_COLUMNS].reset_index(drop=True).equals(reference[KILL_COLUMNS].reset_index(drop=True))
-    return KillTrial(delay, len(before.records), len(before.damaged), lost, exit_code, identical)
+    left = len(list(results.rglob(".*.tmp")))
+    return KillTrial(delay, len(before.records), len(before.damaged), lost, exit_code, identical, left)
 
 
-def reference_run(results: Path, log: Path, grid: Sequence[str] = KILL_ARGV) -> tuple[pd.DataFrame, float]:
+def wait_for_work(run_dir: Path) -> None:
+    """The grid's work starts once run.json exists (after start-up and data loading); delays count from there."""
+    start = time.monotonic()
+    while not (run_dir / "run.json").exists() and time.monotonic() - start < 300:
+        time.sleep(0.005)
+
+
+def reference_run(
+    results: Path, log: Path, grid: Sequence[str] = KILL_ARGV, fresh: bool = False
+) -> tuple[pd.DataFrame, float]:
     """The uninterrupted grid, and how long its work took (from run.json's appearance to the exit)."""
     run_dir = results / "grid"
-    pid = forked_cli([*grid, "--results-dir", str(results), "--name", "grid"], log)
-    start = time.monotonic()
-    while not (run_dir / "run.json").exists() and time.monotonic() - start < 120:
-        time.sleep(0.005)
+    _, wait = start_cli([*grid, "--results-dir", str(results), "--name", "grid"], log, fresh)
+    wait_for_work(run_dir)
     started = time.monotonic()
-    code = wait_exit_code(pid)
+    code = wait()
     if code != 0:
         raise RuntimeError(f"the reference run exited {code}: {log.read_text()[-2000:]}")
     return genbench.load_results(run_dir), time.monotonic() - started
 
 
-def kill_trials(folder: Path, trials: int, seed: int = 0, grid: Sequence[str] = KILL_ARGV) -> list[KillTrial]:
+def kill_trials(
+    folder: Path, trials: int, seed: int = 0, grid: Sequence[str] = KILL_ARGV, fresh: bool = False
+) -> list[KillTrial]:
     """``trials`` kill -9 trials at delays drawn uniformly over the uninterrupted run's duration."""
-    reference, duration = reference_run(folder / "reference", folder / "reference.log", grid)
+    reference, duration = reference_run(folder / "reference", folder / "reference.log", grid, fresh)
     draw = random.Random(seed)
-    return [
-        kill_trial(folder / f"trial{i}", draw.uniform(0, duration), reference, folder / f"trial{i}.log", grid)
-        for i in range(trials)
-    ]
+    trials_done = []
+    for i in range(trials):
+        delay = draw.uniform(0, duration)
+        trials_done.append(kill_trial(folder / f"trial{i}", delay, reference, folder / f"trial{i}.log", grid, fresh))
+    return trials_done

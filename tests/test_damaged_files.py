@@ -15,9 +15,10 @@ import faults
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import genbench
-from genbench import report
+from genbench import cli, report
 from genbench.store import (
     DamagedFile,
     DamagedFileWarning,
@@ -68,6 +69,8 @@ def test_a_recomputed_file_verifies_and_a_second_damage_keeps_the_first_corrupt_
     save_checked_tensors(tensors, sidecar, {"w": torch.arange(6.0)}, {"note": "first"})
     for expected in ("x.safetensors.corrupt", "x.safetensors.corrupt.1"):
         faults.flip_tensor_bytes(tensors)
+        # The damage parses as valid tensors with other values: without the checksum it would be used silently.
+        assert load_file(tensors)["w"].tolist() != list(range(6))
         with pytest.warns(DamagedFileWarning, match="SHA-256 mismatch"):
             assert load_checked_tensors(tensors, sidecar) is None
         assert (tmp_path / expected).is_file() and not tensors.exists()
@@ -119,3 +122,11 @@ def test_records_without_a_checksum_from_earlier_versions_are_still_read(
     record.write_text(json.dumps(data))
     with pytest.raises(DamagedFile, match="seed is a str"):
         RunDirectory(results / "grid").check_cell(record.stem)
+
+
+def test_the_command_line_shows_a_damaged_file_in_one_line() -> None:
+    assert (
+        cli._one_line_warning("damaged file x", DamagedFileWarning, "store.py", 9)
+        == "genbench: warning: damaged file x\n"
+    )
+    assert "store.py:9" in cli._one_line_warning("other", UserWarning, "store.py", 9)

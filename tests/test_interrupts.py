@@ -30,6 +30,7 @@ def assert_trials_recovered(trials: list[faults.KillTrial]) -> None:
         assert trial.records_lost == 0, trial
         assert trial.exit_code == 0, trial
         assert trial.identical, trial
+        assert trial.temporaries_left == 0, trial
 
 
 def test_kill_9_once_loses_no_record_and_changes_no_number(tmp_path: Path) -> None:
