@@ -317,6 +317,7 @@ def kill_trials(
     folder: Path, trials: int, seed: int = 0, grid: Sequence[str] = KILL_ARGV, fresh: bool = False
 ) -> list[KillTrial]:
     """``trials`` kill -9 trials at delays drawn uniformly over the uninterrupted run's duration."""
+    folder.mkdir(parents=True, exist_ok=True)
     reference, duration = reference_run(folder / "reference", folder / "reference.log", grid, fresh)
     draw = random.Random(seed)
     trials_done = []
