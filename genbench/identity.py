@@ -72,6 +72,7 @@ def genbench_version() -> str:
     return str(genbench.__version__)
 
 
-def describe_plugin(name: str, distribution: str | None, version: str | None, source: str | None) -> dict[str, Any]:
-    """What identifies a plugin's code in a key: its name, distribution, version and source hash."""
-    return {"plugin": name, "distribution": distribution, "version": version, "source": source}
+def describe_plugin(distribution: str | None, version: str | None, source: str | None) -> dict[str, Any]:
+    """What identifies a plugin's code in a key: its distribution and version (they cover code that is not
+    Python source, such as a compiled extension) and its source hash. Not its registered name, a mere label."""
+    return {"distribution": distribution, "version": version, "source": source}

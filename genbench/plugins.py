@@ -52,7 +52,7 @@ class PluginInfo:
     @property
     def code(self) -> dict[str, Any]:
         """What identifies this plugin's code in cell ids and checkpoint keys."""
-        return describe_plugin(self.name, self.distribution, self.version, self.source_hash)
+        return describe_plugin(self.distribution, self.version, self.source_hash)
 
     @property
     def origin(self) -> str:
