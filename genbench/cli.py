@@ -7,10 +7,12 @@ unless --debug).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from genbench.api import run_request
 from genbench.checkpoints import export_cell
@@ -26,7 +28,7 @@ from genbench.config import (
 )
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
-from genbench.store import format_table, load_results
+from genbench.store import DamagedFileWarning, format_table, load_results
 from genbench.text import terminal_safe
 from genbench.types import GenbenchError, OptionGroup
 
@@ -62,6 +64,14 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     run.add_argument("--results-dir", type=Path, help="where runs are written (default: ./results)")
     run.add_argument("--name", help="run directory name (default: from data set and models, so reruns resume)")
     run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
+    run.add_argument(
+        "--rerun",
+        nargs="?",
+        const="",
+        metavar="MODELS",
+        help="retrain and evaluate again, replacing the run's earlier records and checkpoints: every cell, or "
+        "only the cells of the comma-separated MODELS (default: reuse finished cells)",
+    )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
     add_bring_your_own_options(run)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -147,6 +157,8 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         value = getattr(args, flag)
         if value is not None:
             setattr(request, flag, value)
+    if args.rerun is not None:
+        request.rerun = parse_names(args.rerun, "--rerun") if args.rerun else []
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
     request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
     request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
@@ -207,9 +219,20 @@ def _echo(line: str) -> None:
     print(f"genbench: {terminal_safe(line)}", file=sys.stderr)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """A damaged file is news for the user, not for a developer: one line, without the code location."""
+    if issubclass(category, DamagedFileWarning):
+        return f"genbench: warning: {message}\n"
+    return _python_formatwarning(message, category, *args, **kwargs)
+
+
+_python_formatwarning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    warnings.formatwarning = _one_line_warning
     try:
         registry = load_plugins(prescan_plugins(argv))
         parser, plugin_dests = build_parser(registry)
@@ -232,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genbench: error: {terminal_safe(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("genbench: interrupted; finished cells are kept, run the same command again to resume", file=sys.stderr)
+        print(
+            "genbench: interrupted; finished cells are kept. To resume, run the same command again: "
+            + shlex.join(["genbench", *argv]),
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ DEFAULT_DATASET = "digits"
 SAMPLES_MODEL = "samples"
 DEVICES = ("auto", "cpu", "cuda")
 #: Bumped when the meaning of a checkpoint changes, so old ones are not reused by mistake.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -54,6 +55,9 @@ class RunRequest:
     checkpoints: dict[str, Path] = field(default_factory=dict)
     #: Instance name -> a .npz or image folder, each served by the ``samples`` model as a row of its own.
     sample_sets: dict[str, Path] = field(default_factory=dict)
+    #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
+    #: model names does so for those models' cells only (--rerun, --rerun vae).
+    rerun: list[str] | None = None
 
     def run_name(self) -> str:
         """The default run directory name: the same request resumes in the same directory."""
@@ -71,7 +75,8 @@ RUN_NAME_LENGTH = 100
 #: Seeds seed numpy's generator too, whose seeds are 32-bit.
 SEED_LIMIT = 2**32
 #: RunRequest fields that a suite file gives as tables of their own ([model.NAME], [metric.NAME]) or not at all.
-NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options"})
+#: ``rerun`` is a flag of one run, never a setting a suite file keeps.
+NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options", "rerun"})
 
 
 def parse_names(text: str, flag: str) -> list[str]:
@@ -263,15 +268,26 @@ def stable_hash(data: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def checkpoint_key(model: str, config: Any, data_provenance: dict[str, Any], seed: int) -> str:
-    """What determines a trained model: the model, its config, the exact data and the seed (not the device)."""
+def checkpoint_key(
+    model: str, config: Any, data_provenance: dict[str, Any], seed: int, *, code: Mapping[str, Any]
+) -> str:
+    """What determines a trained model: the model, its config, the exact data, the seed (not the device), and
+    the code that trains it and loads the data (genbench's version, the model's and data set's plugin sources)."""
     data = {k: data_provenance.get(k) for k in ("dataset", "fingerprint", "levels", "shape", "split")}
     return stable_hash(
-        {"format": CHECKPOINT_FORMAT, "model": model, "config": dataclasses.asdict(config), "data": data, "seed": seed}
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model,
+            "config": dataclasses.asdict(config),
+            "data": data,
+            "seed": seed,
+            "code": dict(code),
+        }
     )
 
 
 def cell_id(model: str, dataset: str, seed: int, checkpoint: str, evaluation: dict[str, Any]) -> str:
-    """A cell is its checkpoint plus how it is evaluated (metrics and their options), hashed into its name."""
+    """A cell is its checkpoint plus how it is evaluated (metrics, their options and their plugins' code), hashed
+    into its name."""
     suffix = stable_hash({"checkpoint": checkpoint, "evaluation": evaluation}, length=10)
     return f"{model}-{dataset}-seed{seed}-{suffix}"

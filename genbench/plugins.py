@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from genbench import hookspecs
+from genbench.identity import describe_plugin, plugin_source_location, source_hash
 from genbench.types import (
     CAPABILITIES,
     DatasetSpec,
@@ -46,6 +47,14 @@ class PluginInfo:
     version: str | None = None
     #: Why the plugin is broken (failed to import, answered a hook wrongly); None when it works.
     error: str | None = None
+    #: SHA-256 of the plugin's source files (genbench.identity): in every key its specs compute, so that an
+    #: edited plugin reruns what it touches even when its version stays the same (an editable install).
+    source_hash: str | None = None
+
+    @property
+    def code(self) -> dict[str, Any]:
+        """What identifies this plugin's code in cell ids and checkpoint keys."""
+        return describe_plugin(self.distribution, self.version, self.source_hash)
 
     @property
     def origin(self) -> str:
@@ -175,6 +184,7 @@ def _register_explicit(registry: Registry, module_name: str) -> None:
 
 def _register(registry: Registry, plugin: Any, info: PluginInfo) -> None:
     registry.plugins.append(info)
+    info.source_hash = source_hash(plugin_source_location(plugin))
     if registry.pm.get_plugin(info.name) is not None:
         other = next(p for p in registry.plugins if p.name == info.name and p is not info)
         info.error = f"plugin name {info.name!r} is already taken by {other.origin}"

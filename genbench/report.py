@@ -51,7 +51,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pandas as pd
 
 from genbench.stats import confidence_interval
-from genbench.store import BASE_COLUMNS, NOT_APPLICABLE_COLUMN, RunDirectory, check_writable_folder, write_atomic
+from genbench.store import (
+    BASE_COLUMNS,
+    NOT_APPLICABLE_COLUMN,
+    RunDirectory,
+    check_writable_folder,
+    read_records,
+    write_atomic,
+)
 from genbench.text import markdown_safe, terminal_safe
 from genbench.types import CellRecord, Column, GenbenchError
 
@@ -97,6 +104,8 @@ class Run:
     records: tuple[CellRecord, ...]
     #: Cells that run.json lists but that have no record (yet): an interrupted or running run.
     missing: tuple[str, ...] = ()
+    #: (cell id, why its record is damaged: a failed checksum, not JSON, not a record): skipped.
+    damaged: tuple[tuple[str, str], ...] = ()
 
     @property
     def hardware(self) -> str:
@@ -125,14 +134,8 @@ def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
 def read_run(root: Path) -> Run:
     directory = RunDirectory(root)
     info = directory.read_run()
-    records, missing = [], []
-    for cell_id in info.get("cells", []):
-        record = directory.read_cell(cell_id)
-        if record is None:
-            missing.append(cell_id)
-        else:
-            records.append(record)
-    return Run(root, info, tuple(records), tuple(missing))
+    stored = read_records(directory, info.get("cells", []))
+    return Run(root, info, tuple(stored.records), tuple(stored.missing), tuple(stored.damaged.items()))
 
 
 # ----------------------------------------------------------------------------------------- rows
@@ -210,7 +213,12 @@ def latest_per_seed(entries: Sequence[Entry]) -> tuple[list[Entry], list[str]]:
 
 
 def missing_notes(runs: Sequence[Run]) -> list[str]:
-    return [f"{r.root}: {len(r.missing)} cells have no record yet (interrupted or running)" for r in runs if r.missing]
+    notes = [f"{r.root}: {len(r.missing)} cells have no record yet (interrupted or running)" for r in runs if r.missing]
+    return notes + [
+        f"{run.root}: damaged record of cell {cell_id} skipped ({why}); rerun the run's command to recompute it"
+        for run in runs
+        for cell_id, why in run.damaged
+    ]
 
 
 # ------------------------------------------------------------------------------------- aggregation
@@ -676,7 +684,22 @@ def protocol_sections(leaderboard: Leaderboard) -> list[tuple[str, list[tuple[st
     ]
     runs = [(str(run.root), _run_text(run)) for run in leaderboard.runs]
     models = [(model, _fields_text(config)) for model, config in _model_configs(leaderboard).items()]
-    return [("Data sets", datasets), ("Metrics", columns), ("Models", models), ("Runs", runs)]
+    plugins = plugin_lines(leaderboard.runs)
+    return [("Data sets", datasets), ("Metrics", columns), ("Models", models), ("Plugins", plugins), ("Runs", runs)]
+
+
+def plugin_lines(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """Each plugin the runs loaded: its distribution (or module), version and source hash; once per distinct code."""
+    lines: dict[tuple[str, str], None] = {}
+    for run in runs:
+        for plugin in run.info.get("plugins") or []:
+            if not isinstance(plugin, dict):
+                continue
+            origin = plugin.get("distribution") or f"module {plugin.get('module')}"
+            version = f" {plugin['version']}" if plugin.get("version") else ""
+            source = plugin.get("source_hash") or "unknown"
+            lines[(str(plugin.get("name")), f"{origin}{version}, source sha256 {source}")] = None
+    return list(lines)
 
 
 def _column_text(leaderboard: Leaderboard, dataset: str, column: str) -> str:

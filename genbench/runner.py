@@ -26,7 +26,16 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from genbench.config import RunRequest, cell_id, check_request, checkpoint_key, resolve_config, stable_hash
+from genbench.config import (
+    SAMPLES_MODEL,
+    RunRequest,
+    cell_id,
+    check_request,
+    checkpoint_key,
+    resolve_config,
+    stable_hash,
+)
+from genbench.identity import genbench_version
 from genbench.origins import (
     Origin,
     apply_sidecar_configs,
@@ -36,9 +45,9 @@ from genbench.origins import (
     sample_set_specs,
     use_origin,
 )
-from genbench.plugins import METRIC, Registry, load_plugins
+from genbench.plugins import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.report import write_run_leaderboard
-from genbench.store import RunDirectory, check_writable_folder, records_frame, write_atomic
+from genbench.store import RunDirectory, check_writable_folder, records_frame, remove_stale_temporaries, write_atomic
 from genbench.text import warn
 from genbench.types import (
     SAMPLE,
@@ -106,6 +115,12 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         raise GenbenchError(f"--epochs must be at least 1, got {request.epochs}")
     models = [registry.model(name) for name in request.models] + sample_set_specs(request, registry)
     model_names = [spec.name for spec in models]
+    stray_reruns = sorted(set(request.rerun or []) - set(model_names))
+    if stray_reruns:
+        raise GenbenchError(
+            f"--rerun {','.join(stray_reruns)}: not a model of this run ({', '.join(model_names)}); "
+            "give --rerun alone to rerun every cell"
+        )
     metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
     metrics = [registry.metric(name) for name in metric_names]
     dataset_spec = registry.dataset(request.dataset)
@@ -204,13 +219,21 @@ def execute(
     """Run every cell of a prepared run, resuming finished ones, and return the results table."""
     directory = run.directory
     directory.create()
+    stale = remove_stale_temporaries([directory.root, cache_dir(run.request.results_dir)])
+    if stale:
+        echo(f"removed {len(stale)} half-written temporary files that an interrupted run left behind")
     started = _now()
     cells = [(spec, seed) for spec in run.models for seed in run.request.seeds]
     metric_settings = {spec.name: _as_dict(run.metric_configs[spec.name]) for spec in run.metrics}
-    # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too.
-    evaluation = {"metrics": metric_settings, "plugin_options": _as_dict(run.request.plugin_options)}
+    # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too; so
+    # does the code of the metrics and of the extractors they use.
+    evaluation = {
+        "metrics": metric_settings,
+        "plugin_options": _as_dict(run.request.plugin_options),
+        "code": evaluation_code(run),
+    }
     ids = {
-        (spec.name, seed): cell_id(spec.name, run.dataset.name, seed, model_key(run, spec.name, seed), evaluation)
+        (spec.name, seed): cell_id(spec.name, run.dataset.name, seed, model_key(run, spec, seed), evaluation)
         for spec, seed in cells
     }
     run_info = {
@@ -238,13 +261,15 @@ def execute(
     records = []
     for spec, seed in tqdm(cells, desc="cells", disable=not progress):
         identifier = ids[(spec.name, seed)]
-        record = directory.read_cell(identifier)
+        rerun = rerun_requested(run.request, spec.name)
+        record = None if rerun else directory.read_cell(identifier)
         if record is not None and record.status == "ok":
             echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
         else:
             origin = run.origins.get(spec.name)
-            echo(f"{spec.name} seed {seed}: running" + (f" ({origin.note})" if origin else ""))
-            record = run_cell(run, spec, seed, identifier, progress=progress)
+            note = "--rerun: training and evaluating again" if rerun else "running"
+            echo(f"{spec.name} seed {seed}: {note}" + (f" ({origin.note})" if origin else ""))
+            record = run_cell(run, spec, seed, identifier, progress=progress, retrain=rerun)
             directory.write_cell(record)
             run.registry.pm.hook.genbench_cell_finished(record=record)
         records.append(record)
@@ -257,10 +282,51 @@ def execute(
     return frame
 
 
-def run_cell(run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, progress: bool) -> CellRecord:
-    """Train or load one model, evaluate every metric, and describe the outcome; failures are recorded."""
+def rerun_requested(request: RunRequest, model: str) -> bool:
+    """--rerun (every model) or --rerun MODEL,...: retrain the model and evaluate its cells again."""
+    return request.rerun is not None and (not request.rerun or model in request.rerun)
+
+
+def model_key(run: PreparedRun, spec: ModelSpec, seed: int) -> str:
+    """What determines a cell's model: its checkpoint key (model, config, data, seed and the code of the model's
+    and the data set's plugins), and the SHA-256 of the file it came from, if any."""
     config = run.model_configs[spec.name]
-    key = model_key(run, spec.name, seed)
+    key = checkpoint_key(spec.name, config, dict(run.dataset.provenance), seed, code=model_code(run, spec))
+    origin = run.origins.get(spec.name)
+    return key if origin is None else stable_hash({"checkpoint": key, "origin_sha256": origin.sha256})
+
+
+def model_code(run: PreparedRun, spec: ModelSpec) -> dict[str, Any]:
+    """The code a checkpoint depends on: genbench, the model's plugin and the data set's plugin."""
+    # A sample set is a named instance of the samples model: its code is that plugin's.
+    plugin_model = SAMPLES_MODEL if spec.name in run.request.sample_sets else spec.name
+    return {
+        "genbench": genbench_version(),
+        "model": run.registry.plugin_of(MODEL, plugin_model).code,
+        "dataset": run.registry.plugin_of(DATASET, run.request.dataset).code,
+    }
+
+
+def evaluation_code(run: PreparedRun) -> dict[str, Any]:
+    """The code evaluation depends on beyond the checkpoint: each metric's plugin, and the plugins of the feature
+    extractors that metric options name (a metric's default extractor is its own plugin's code)."""
+    options = [value for config in run.metric_configs.values() for value in (_as_dict(config) or {}).values()]
+    named = sorted({value for value in options if isinstance(value, str)} & set(run.registry.names(EXTRACTOR)))
+    return {
+        "genbench": genbench_version(),
+        "metrics": {spec.name: run.registry.plugin_of(METRIC, spec.name).code for spec in run.metrics},
+        "extractors": {name: run.registry.plugin_of(EXTRACTOR, name).code for name in named},
+    }
+
+
+def run_cell(
+    run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, progress: bool, retrain: bool = False
+) -> CellRecord:
+    """Train (or load) one model, evaluate every metric, and describe the outcome; failures are recorded.
+
+    ``retrain`` fits the model even where a checkpoint exists (--rerun), and replaces that checkpoint."""
+    config = run.model_configs[spec.name]
+    key = model_key(run, spec, seed)
     record = CellRecord(
         cell_id=identifier,
         model=spec.name,
@@ -274,7 +340,7 @@ def run_cell(run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, p
         started=_now(),
     )
     try:
-        model = obtain_model(run, spec, config, seed, key, record, progress=progress)
+        model = obtain_model(run, spec, config, seed, key, record, progress=progress, retrain=retrain)
         evaluate(run, model, seed, record, progress=progress)
         save_sample_grid(run, model, seed, identifier)
     except GenbenchError:
@@ -297,24 +363,26 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def model_key(run: PreparedRun, name: str, seed: int) -> str:
-    """What determines a cell's model: its checkpoint key, and the SHA-256 of the file it came from, if any."""
-    key = checkpoint_key(name, run.model_configs[name], dict(run.dataset.provenance), seed)
-    origin = run.origins.get(name)
-    return key if origin is None else stable_hash({"checkpoint": key, "origin_sha256": origin.sha256})
-
-
 def obtain_model(
-    run: PreparedRun, spec: ModelSpec, config: Any, seed: int, key: str, record: CellRecord, *, progress: bool
+    run: PreparedRun,
+    spec: ModelSpec,
+    config: Any,
+    seed: int,
+    key: str,
+    record: CellRecord,
+    *,
+    progress: bool,
+    retrain: bool = False,
 ) -> GenerativeModel:
-    """Load the checkpoint with this key, or fit the model (seeded) and save one; a model made elsewhere as is."""
+    """Load the checkpoint with this key (unless ``retrain``), or fit the model (seeded) and save one; a model
+    made elsewhere as is."""
     generator = seed_everything(seed)
     if spec.name in run.origins:
         made_elsewhere = use_origin(run.origins[spec.name], record)
         made_elsewhere.to(run.device)
         return made_elsewhere
     model = spec.factory(config, run.dataset.info)
-    saved = run.directory.load_checkpoint(key)
+    saved = None if retrain else run.directory.load_checkpoint(key)
     if saved is not None:
         tensors, meta = saved
         model.load_state_dict(tensors)

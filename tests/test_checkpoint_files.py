@@ -92,7 +92,8 @@ def test_the_file_hash_is_part_of_the_cell_key(tmp_path: Path) -> None:
     for name, tensors in [("a", state), ("b", {k: v + 1 for k, v in state.items()})]:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / f"{name}.safetensors"))
         request = RunRequest(models=["vae"], epochs=1, checkpoints={"vae": tmp_path / f"{name}.safetensors"})
-        keys.append(model_key(prepare(request), "vae", 0))
+        run = prepare(request)
+        keys.append(model_key(run, run.models[0], 0))
     assert keys[0] != keys[1]
 
 

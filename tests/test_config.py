@@ -83,11 +83,14 @@ def test_bad_suite_files_are_explained(tmp_path: Path) -> None:
 
 def test_hashes_are_stable_and_sensitive() -> None:
     data = {"dataset": "digits", "fingerprint": "abc", "levels": 17, "shape": [1, 8, 8], "split": "s"}
-    key = checkpoint_key("toy", ToyConfig(), data, 0)
-    assert key == checkpoint_key("toy", ToyConfig(), dict(reversed(data.items())), 0)
-    assert key != checkpoint_key("toy", ToyConfig(width=9), data, 0)
-    assert key != checkpoint_key("toy", ToyConfig(), {**data, "fingerprint": "abd"}, 0)
-    assert key != checkpoint_key("toy", ToyConfig(), data, 1)
+    code = {"genbench": "0.1.0", "model": {"plugin": "toy", "source": "0123"}}
+    key = checkpoint_key("toy", ToyConfig(), data, 0, code=code)
+    assert key == checkpoint_key("toy", ToyConfig(), dict(reversed(data.items())), 0, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(width=9), data, 0, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(), {**data, "fingerprint": "abd"}, 0, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(), data, 1, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(), data, 0, code={**code, "genbench": "0.2.0"})
+    assert key != checkpoint_key("toy", ToyConfig(), data, 0, code={**code, "model": {"plugin": "toy", "source": "4"}})
     assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
 
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
 from genbench.features import cached_tensors, dataset_fingerprint
+from genbench.plugins import EXTRACTOR
 from genbench.validation import require_at_least, require_positive
 
 #: Bump when the network or the training loop changes: every cached classifier is then trained again.
@@ -157,6 +158,8 @@ def load_classifier(
         "shape": list(train.shape),
         "levels": train.levels,
         "classes": classes,
+        # The plugin's own code: an edited training loop trains the classifier again, version bump or not.
+        "plugin_source": ctx.registry.plugin_of(EXTRACTOR, "classifier").source_hash,
     }
 
     def train_and_measure() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
