@@ -20,7 +20,7 @@ import genbench
 from genbench import GenbenchError
 from genbench.cli import main
 from genbench.runner import curve_point
-from genbench.store import write_json_atomic
+from genbench.store import write_checked_json, write_json_atomic
 from genbench.text import markdown_safe, terminal_safe
 from genbench.types import TrainingDiverged
 from genbench.validation import check_value, field_hints, non_finite_paths
@@ -45,6 +45,14 @@ def edit_json(path: Path, change: Any) -> None:
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
+
+
+def edit_record(path: Path, change: Any) -> None:
+    """Edit a cell record and give it a valid checksum: whoever writes hostile text can compute a SHA-256 too,
+    so what is shown must be safe whatever a record holds."""
+    data = json.loads(path.read_text())
+    change(data)
+    write_checked_json(path, data)
 
 
 def cell_files(run_dir: Path) -> list[Path]:
@@ -96,7 +104,7 @@ def test_links_out_of_the_run_folder_are_not_followed(
 
 def test_show_escapes_control_characters(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for path in cell_files(run_dir):
-        edit_json(path, lambda cell: cell.update(model=HOSTILE, status="failed", error="bad\x1b[31m\nnews"))
+        edit_record(path, lambda cell: cell.update(model=HOSTILE, status="failed", error="bad\x1b[31m\nnews"))
     assert main(["show", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
@@ -105,7 +113,7 @@ def test_show_escapes_control_characters(run_dir: Path, capsys: pytest.CaptureFi
 
 def test_leaderboard_markdown_has_no_live_link_or_html(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for path in cell_files(run_dir):
-        edit_json(path, lambda cell: cell.update(model=HOSTILE))
+        edit_record(path, lambda cell: cell.update(model=HOSTILE))
     assert main(["report", str(run_dir)]) == 0
     assert "\x1b" not in capsys.readouterr().out
     markdown = (run_dir / "leaderboard.md").read_text()
