@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from genbench.config import stable_hash
 from genbench.data import fingerprint
@@ -53,6 +50,8 @@ def extract_features(
     extractor: FeatureExtractor, images: torch.Tensor, batch_size: int, *, progress: bool = False
 ) -> torch.Tensor:
     """Features (n, d) in float64 on the CPU of uint8 images (n, C, H, W), computed ``batch_size`` at a time."""
+    from tqdm.auto import tqdm
+
     batches = range(0, len(images), batch_size)
     parts = [_checked_features(extractor, images[i : i + batch_size]) for i in tqdm(batches, disable=not progress)]
     return torch.cat(parts)
@@ -69,6 +68,8 @@ def generated_features(
     progress: bool = False,
 ) -> torch.Tensor:
     """Features of ``n`` samples of ``model``, drawn ``batch_size`` at a time with ``generator`` and not kept."""
+    from tqdm.auto import tqdm
+
     parts = []
     for start in tqdm(range(0, n, batch_size), desc="sample", disable=not progress):
         count = min(batch_size, n - start)
@@ -179,6 +180,9 @@ def cached_tensors(
     time, an accuracy); both files are written atomically, the JSON last, so that a JSON file on disk means a
     complete entry. Returns the tensors and the JSON record: the description, the extra facts and the key.
     """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
     key = cache_key(description)
     tensors_path, info_path = folder / f"{key}.safetensors", folder / f"{key}.json"
     if info_path.is_file():

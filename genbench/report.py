@@ -48,13 +48,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
-
 from genbench.stats import confidence_interval
 from genbench.store import BASE_COLUMNS, NOT_APPLICABLE_COLUMN, RunDirectory, write_atomic
 from genbench.types import CellRecord, Column, GenbenchError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 CONFIDENCE = 0.95
@@ -231,6 +230,8 @@ def aggregate(
     column (failed cells are excluded from the statistics and counted in ``failed``, their errors in
     ``failures``); ``std`` and ``half_width`` are NaN where n < 2; ``not_applicable`` holds the metric's reason.
     """
+    import pandas as pd  # here, not at the top: the CLI starts without pandas
+
     items = [data] if isinstance(data, pd.DataFrame) else list(data)
     if all(isinstance(item, CellRecord) for item in items):
         records = [item for item in items if isinstance(item, CellRecord)]
@@ -246,6 +247,8 @@ def aggregate(
 
 def _summarize(cells: Sequence[_Cell], columns: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
     """The statistics of ``aggregate`` for cells already labelled with their rows."""
+    import pandas as pd
+
     rows: dict[tuple[str, str], list[_Cell]] = defaultdict(list)
     for cell in cells:
         rows[(cell.dataset, cell.model)].append(cell)
@@ -705,6 +708,8 @@ def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
 
 def format_leaderboard(leaderboard: Leaderboard) -> str:
     """The leaderboard for a terminal: one fixed-width table per data set, then failures, N/A reasons, notes."""
+    import pandas as pd
+
     blocks = []
     for dataset in leaderboard.datasets:
         headers, rows = table_rows(leaderboard, dataset)

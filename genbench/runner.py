@@ -18,13 +18,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
-from torchvision.utils import save_image
-from tqdm.auto import tqdm
 
 from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config
 from genbench.plugins import METRIC, Registry, load_plugins
@@ -43,6 +40,9 @@ from genbench.types import (
     ModelSpec,
     NotApplicable,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLE_GRID_SIZE = 64
 #: Packages whose versions go into run.json, as far as they are installed.
@@ -130,6 +130,8 @@ def execute(
     echo: Callable[[str], None] = lambda line: None,
 ) -> pd.DataFrame:
     """Run every cell of a prepared run, resuming finished ones, and return the results table."""
+    from tqdm.auto import tqdm
+
     directory = run.directory
     directory.create()
     started = _now()
@@ -334,6 +336,8 @@ def _save_real_grid(run: PreparedRun) -> None:
 
 
 def _write_grid(images: torch.Tensor, levels: int, path: Path) -> None:
+    from torchvision.utils import save_image
+
     scaled = images.float() / (levels - 1)
     # Small images (8x8 digits) are enlarged so that the grid is legible in a report.
     if scaled.shape[-1] < 32:

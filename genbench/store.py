@@ -18,13 +18,14 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 
 from genbench.types import CellRecord, GenbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The leading columns of every results table; metric columns follow in the order the metrics were asked for.
 BASE_COLUMNS = ["model", "dataset", "seed", "status", "error", "train_time"]
@@ -92,6 +93,8 @@ class RunDirectory:
         return self.checkpoints / f"{key}.safetensors", self.checkpoints / f"{key}.json"
 
     def save_checkpoint(self, key: str, state: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+        from safetensors.torch import save_file
+
         tensors_path, meta_path = self.checkpoint_paths(key)
         # Cloned to plain contiguous CPU tensors: safetensors refuses shared storage (tied weights).
         tensors = {name: value.detach().cpu().contiguous().clone() for name, value in state.items()}
@@ -103,6 +106,8 @@ class RunDirectory:
 
     def load_checkpoint(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """The tensors and the JSON sidecar of checkpoint ``key``, or None when there is none."""
+        from safetensors.torch import load_file
+
         tensors_path, meta_path = self.checkpoint_paths(key)
         if not (tensors_path.is_file() and meta_path.is_file()):
             return None
@@ -136,6 +141,8 @@ def _finite_or_none(value: Any) -> Any:
 
 def records_frame(records: Iterable[CellRecord], metric_columns: list[str]) -> pd.DataFrame:
     """One row per cell; a metric that does not apply is NaN here and explained in ``not_applicable``."""
+    import pandas as pd
+
     rows = []
     for record in records:
         row: dict[str, Any] = {

@@ -10,7 +10,6 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
-from tqdm.auto import tqdm
 
 from genbench.types import FitContext, ImageData, TrainingDiverged
 
@@ -49,6 +48,8 @@ def train_epochs(
     each loss over an epoch becomes one point of the curve, which also goes to ``ctx.on_curve``. A loss that
     is NaN or infinite stops training with TrainingDiverged, so that the runner records the cell as failed.
     """
+    from tqdm.auto import tqdm
+
     curve: list[dict[str, float]] = []
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not ctx.progress, leave=False)
     for epoch in bar:

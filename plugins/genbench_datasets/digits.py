@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits as sklearn_digits
 
 from genbench import Dataset, DatasetOptions, ImageData
 from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
@@ -12,6 +11,8 @@ TEST_FRACTION = 0.2
 
 
 def load_digits(options: DatasetOptions) -> Dataset:
+    from sklearn.datasets import load_digits as sklearn_digits  # here: scikit-learn is slow to import
+
     bunch = sklearn_digits()
     images = torch.from_numpy(bunch.images).to(torch.uint8).unsqueeze(1)
     data = ImageData(images, levels=17, labels=torch.from_numpy(bunch.target).long())

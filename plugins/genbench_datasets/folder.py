@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
 from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
@@ -16,6 +15,8 @@ TEST_FRACTION = 0.2
 
 
 def read_image(path: Path, mode: str) -> np.ndarray:
+    from PIL import Image
+
     try:
         with Image.open(path) as picture:
             return np.asarray(picture.convert(mode))
@@ -32,6 +33,8 @@ def load_folder(options: DatasetOptions) -> Dataset:
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
     if len(paths) < 2:
         raise GenbenchError(f"found {len(paths)} PNG/JPEG images under {root}; the folder data set needs at least 2")
+    from PIL import Image  # here: the plugin loads at start-up, Pillow only when a folder is read
+
     modes = []
     for path in paths:
         with Image.open(path) as picture:
