@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.features import reference_features
 from genbench.stats import kernel_inception_distance
-from genbench_fid.sample_features import FeatureMetricConfig, shared_extractor, shared_sample_features, validate
+from genbench_fid.sample_features import (
+    FeatureMetricConfig,
+    reference_batch_size,
+    shared_extractor,
+    shared_sample_features,
+    validate,
+)
 
 KEY_METRIC_KID_MEAN = "kid"
 KEY_METRIC_KID_STD = "kid_std"
@@ -34,7 +40,7 @@ def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         )
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
-        extractor, ctx.dataset, REFERENCE_SPLIT, config.batch_size, ctx.cache_dir, progress=ctx.progress
+        extractor, ctx.dataset, REFERENCE_SPLIT, reference_batch_size(config, ctx), ctx.cache_dir, progress=ctx.progress
     )
     fake = shared_sample_features(model, extractor, config, ctx)
     # At most half of the smaller set: subsets of everything would all be alike, and kid_std a meaningless 0.

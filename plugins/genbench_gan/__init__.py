@@ -145,7 +145,7 @@ class GAN(nn.Module):
             z = torch.randn(n, config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
             return z.to(ctx.device)
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             nonlocal g_loss
             real = dequantize(batch, levels, ctx.generator)
             # ---- discriminator: real images up, generated ones down
@@ -164,7 +164,7 @@ class GAN(nn.Module):
                 g_loss.backward()
                 opt_g.step()
             # With d_steps > 1 the generator's loss is that of its latest update.
-            return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+            return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}  # tensors: no wait for the GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="gan")
         self.eval()

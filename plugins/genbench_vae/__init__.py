@@ -132,7 +132,7 @@ class VAE(nn.Module):
         )
         self.train()
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             eps = torch.randn(len(batch), config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
             with ctx.autocast():
                 loss = self.negative_elbo(batch, eps.to(batch.device)).mean()  # float32: see log_p_x_given_z
@@ -140,7 +140,7 @@ class VAE(nn.Module):
             (loss / self.info.dims).backward()  # per dimension, so the learning rate does not depend on image size
             optimizer.step()
             schedule.step()
-            return {"negative_elbo": loss.item()}
+            return {"negative_elbo": loss.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="vae")
         self.eval()
