@@ -34,3 +34,15 @@ def eval_batch_size(device: torch.device, per_item_bytes: int, default: int) -> 
         return default
     fitting = int(EVAL_MEMORY_FRACTION * free_device_memory(device)) // max(per_item_bytes, 1)
     return max(1, min(max(MAX_EVAL_BATCH, default), fitting))
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor (noise drawn by a seeded CPU generator, say) moved to ``device`` without a wait.
+
+    A copy from ordinary (pageable) host memory to a GPU makes the host wait until the GPU has finished its
+    queued work, once per training step; from pinned memory with ``non_blocking`` the copy is queued instead.
+    The values are the same either way; on the CPU this is ``tensor.to(device)``.
+    """
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

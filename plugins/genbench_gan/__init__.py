@@ -24,6 +24,7 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
+from genbench.devices import to_device
 from genbench.nn import dequantize, unit_to_levels
 from genbench.training import train_epochs
 
@@ -143,7 +144,7 @@ class GAN(nn.Module):
 
         def noise(n: int) -> torch.Tensor:
             z = torch.randn(n, config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
-            return z.to(ctx.device)
+            return to_device(z, ctx.device)  # queued, not waited for, on CUDA
 
         def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             nonlocal g_loss
