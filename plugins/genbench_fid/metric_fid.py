@@ -16,6 +16,7 @@ from genbench.features import reference_statistics
 from genbench.stats import feature_statistics, frechet_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
+    check_extractor,
     reference_batch_size,
     shared_extractor,
     shared_sample_features,
@@ -29,6 +30,10 @@ REFERENCE_SPLIT = "test"
 @dataclass
 class FidConfig(FeatureMetricConfig):
     """FID needs only the options every feature metric has."""
+
+
+def check_fid(ctx: EvalContext) -> None:
+    check_extractor(ctx.config if isinstance(ctx.config, FeatureMetricConfig) else FidConfig(), ctx, KEY_METRIC_FID)
 
 
 def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
+from genbench import EvalContext, GenerativeModel, MetricResult
 from genbench.features import reference_features
 from genbench.stats import kernel_inception_distance
+from genbench.validation import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
+    check_extractor,
     reference_batch_size,
     shared_extractor,
     shared_sample_features,
@@ -30,14 +32,20 @@ class KidConfig(FeatureMetricConfig):
     subset_size: int = 1000  # images per subset, as Binkowski et al.; at most half the smaller set
     subsets: int = 100  # random subsets averaged over
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least(self, 2, "subset_size")  # the unbiased MMD estimate needs pairs within a subset
+        require_at_least(self, 1, "subsets")
+
+
+def check_kid(ctx: EvalContext) -> None:
+    config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
+    check_extractor(config, ctx, KEY_METRIC_KID_MEAN)
+
 
 def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
     validate(config, KEY_METRIC_KID_MEAN)
-    if config.subset_size < 2 or config.subsets < 1:
-        raise GenbenchError(
-            f"kid: subset_size must be >= 2 and subsets >= 1, got {config.subset_size}, {config.subsets}"
-        )
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
         extractor, ctx.dataset, REFERENCE_SPLIT, reference_batch_size(config, ctx), ctx.cache_dir, progress=ctx.progress

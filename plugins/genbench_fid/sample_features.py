@@ -13,6 +13,7 @@ import torch
 from genbench import EvalContext, GenbenchError, GenerativeModel
 from genbench.devices import eval_batch_size
 from genbench.features import FeatureExtractor, generated_features, load_extractor
+from genbench.validation import require_at_least
 
 #: Generated images by default: as many as the test split has, up to this. FID is biased upward by a term that
 #: shrinks like 1/n (Chong & Forsyth 2020), so models are comparable only at one n; matching the real count
@@ -29,6 +30,10 @@ class FeatureMetricConfig:
     n_samples: int | None = None  # generated images; None: min(len(test split), 10,000)
     batch_size: int = 100  # images per call to model.sample() and per extractor pass
     inception_weights: str | None = None  # local InceptionV3 weights (--inception-weights); else see the extractor
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 2, "n_samples")  # a covariance needs two samples
+        require_at_least(self, 1, "batch_size")
 
 
 def extractor_name(config: FeatureMetricConfig, ctx: EvalContext) -> str:
@@ -59,6 +64,14 @@ def reference_batch_size(config: FeatureMetricConfig, ctx: EvalContext) -> int:
     images come from one generator whose draws follow the batches, so their batch stays ``config.batch_size``.
     """
     return eval_batch_size(ctx.device, FEATURE_BYTES_PER_IMAGE, config.batch_size)
+
+
+def check_extractor(config: FeatureMetricConfig, ctx: EvalContext, metric: str) -> None:
+    """Before any cell runs: the options are valid, the extractor exists and says it can load for this data."""
+    validate(config, metric)
+    spec = ctx.registry.extractor(extractor_name(config, ctx))
+    if spec.check is not None:
+        spec.check(ctx.dataset, ctx)
 
 
 def shared_extractor(config: FeatureMetricConfig, ctx: EvalContext) -> FeatureExtractor:

@@ -15,6 +15,7 @@ import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult, NotApplicable
 from genbench.devices import eval_batch_size
 from genbench.stats import bits_per_dim
+from genbench.validation import require_at_least
 
 #: Rough device bytes per test image and likelihood evaluation: float32 logits over the levels of every value,
 #: with the few copies that softmax, gather and autograd-free activations make (sizes batches on CUDA only).
@@ -26,12 +27,13 @@ class NllConfig:
     k: int = 100  # importance samples for models that only have an ELBO; more is tighter and slower
     batch_size: int = 128  # test images per forward pass
 
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "k", "batch_size")
+
 
 def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     """Mean negative log-likelihood of the test split in nats per image, with how it was obtained."""
     config: NllConfig = ctx.config if isinstance(ctx.config, NllConfig) else NllConfig()
-    if config.k < 1:
-        raise genbench.GenbenchError(f"nll: k must be at least 1, got {config.k}")
     if genbench.LOG_LIKELIHOOD in model.capabilities:
         method: dict[str, object] = {"method": "exact log-likelihood"}
 

@@ -33,6 +33,7 @@ from genbench.nn import (
 )
 from genbench.stats import log_mean_exp
 from genbench.training import adam_with_cosine_decay, train_epochs
+from genbench.validation import require_at_least, require_positive
 
 #: ``elbo`` draws its noise from a generator seeded with this, so that the bound is a fixed function of the
 #: weights and the data: a checkpoint gives the same number whether it was just trained or loaded.
@@ -52,6 +53,11 @@ class VAEConfig:
     epochs: int = 60  # ~5 s of CPU for the 1,438 digits; longer overfits them (test bound 92 -> 107 at 150 epochs)
     batch_size: int = 64  # small batches, many updates, for the small digits set; 128 on MNIST with a GPU
     lr: float = 3e-3  # Adam's first step, decayed to zero on a cosine over all epochs; 1e-3 and 100 epochs on MNIST
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "latent_dim", "hidden", "epochs", "batch_size")
+        require_at_least(self, 2, "categorical_max_levels")
+        require_positive(self, "lr")
 
 
 class VAE(nn.Module):
