@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from genbench.config import DEFAULT_DATASET, DEFAULT_MODELS, RunRequest
 from genbench.plugins import Registry
 from genbench.runner import execute, prepare
 from genbench.store import load_results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_results", "run"]
 

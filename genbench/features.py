@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from genbench.config import stable_hash
 from genbench.data import fingerprint
@@ -55,6 +54,8 @@ def extract_features(
     extractor: FeatureExtractor, images: torch.Tensor, batch_size: int, *, progress: bool = False
 ) -> torch.Tensor:
     """Features (n, d) in float64 on the CPU of uint8 images (n, C, H, W), computed ``batch_size`` at a time."""
+    from tqdm.auto import tqdm
+
     batches = range(0, len(images), batch_size)
     parts = [_checked_features(extractor, images[i : i + batch_size]) for i in tqdm(batches, disable=not progress)]
     return torch.cat(parts)
@@ -71,6 +72,8 @@ def generated_features(
     progress: bool = False,
 ) -> torch.Tensor:
     """Features of ``n`` samples of ``model``, drawn ``batch_size`` at a time with ``generator`` and not kept."""
+    from tqdm.auto import tqdm
+
     parts = []
     for start in tqdm(range(0, n, batch_size), desc="sample", disable=not progress):
         count = min(batch_size, n - start)
@@ -185,6 +188,7 @@ def cached_tensors(
     complete entry. A damaged entry (checksum, parse or schema) is set aside as ``.corrupt`` with a warning and
     computed again. Returns the tensors and the JSON record: the description, the extra facts and the key.
     """
+
     key = cache_key(description)
     tensors_path, info_path = folder / f"{key}.safetensors", folder / f"{key}.json"
     loaded = load_checked_tensors(tensors_path, info_path, schema=lambda info: _cache_problem(info, key))

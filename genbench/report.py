@@ -48,8 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
-
 from genbench.stats import confidence_interval
 from genbench.store import (
     BASE_COLUMNS,
@@ -63,6 +61,7 @@ from genbench.text import markdown_safe, terminal_safe
 from genbench.types import CellRecord, Column, GenbenchError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 CONFIDENCE = 0.95
@@ -247,6 +246,8 @@ def aggregate(
     column (failed cells are excluded from the statistics and counted in ``failed``, their errors in
     ``failures``); ``std`` and ``half_width`` are NaN where n < 2; ``not_applicable`` holds the metric's reason.
     """
+    import pandas as pd  # here, not at the top: the CLI starts without pandas
+
     items = [data] if isinstance(data, pd.DataFrame) else list(data)
     if all(isinstance(item, CellRecord) for item in items):
         records = [item for item in items if isinstance(item, CellRecord)]
@@ -262,6 +263,8 @@ def aggregate(
 
 def _summarize(cells: Sequence[_Cell], columns: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
     """The statistics of ``aggregate`` for cells already labelled with their rows."""
+    import pandas as pd
+
     rows: dict[tuple[str, str], list[_Cell]] = defaultdict(list)
     for cell in cells:
         rows[(cell.dataset, cell.model)].append(cell)
@@ -744,6 +747,8 @@ def _origin_fields(record: CellRecord) -> dict[str, str]:
 
 def format_leaderboard(leaderboard: Leaderboard) -> str:
     """The leaderboard for a terminal: one fixed-width table per data set, then failures, N/A reasons, notes."""
+    import pandas as pd
+
     blocks = []
     for dataset in leaderboard.datasets:
         headers, rows = table_rows(leaderboard, dataset)

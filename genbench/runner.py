@@ -18,13 +18,10 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
-from torchvision.utils import save_image
-from tqdm.auto import tqdm
 
 from genbench.config import (
     SAMPLES_MODEL,
@@ -64,6 +61,9 @@ from genbench.types import (
     TrainingDiverged,
 )
 from genbench.validation import non_finite_paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLE_GRID_SIZE = 64
 #: Packages whose versions go into run.json, as far as they are installed.
@@ -217,6 +217,8 @@ def execute(
     echo: Callable[[str], None] = lambda line: None,
 ) -> pd.DataFrame:
     """Run every cell of a prepared run, resuming finished ones, and return the results table."""
+    from tqdm.auto import tqdm
+
     directory = run.directory
     directory.create()
     stale = remove_stale_temporaries([directory.root, cache_dir(run.request.results_dir)])
@@ -499,6 +501,8 @@ def _save_real_grid(run: PreparedRun) -> None:
 
 
 def _write_grid(images: torch.Tensor, levels: int, path: Path) -> None:
+    from torchvision.utils import save_image
+
     scaled = images.float() / (levels - 1)
     # Small images (8x8 digits) are enlarged so that the grid is legible in a report.
     if scaled.shape[-1] < 32:

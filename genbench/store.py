@@ -29,14 +29,16 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
 
 from genbench.text import warn
 from genbench.types import CellRecord, Column, GenbenchError
 from genbench.validation import check_fields, check_value, non_finite_paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The leading columns of every results table; metric columns follow in the order the metrics were asked for.
 BASE_COLUMNS = ["model", "dataset", "seed", "status", "error", "train_time"]
@@ -347,6 +349,7 @@ class RunDirectory:
         return self.checkpoints / f"{key}.safetensors", self.checkpoints / f"{key}.json"
 
     def save_checkpoint(self, key: str, state: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+
         tensors_path, meta_path = self.checkpoint_paths(key)
         non_tensors = sorted(name for name, value in state.items() if not isinstance(value, torch.Tensor))
         if non_tensors:
@@ -481,6 +484,8 @@ def _checkpoint_problem(meta: Mapping[str, Any]) -> str | None:
 
 def records_frame(records: Iterable[CellRecord], metric_columns: list[str]) -> pd.DataFrame:
     """One row per cell; a metric that does not apply is NaN here and explained in ``not_applicable``."""
+    import pandas as pd
+
     rows = []
     for record in records:
         row: dict[str, Any] = {

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
 from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
@@ -24,6 +23,8 @@ def unreadable_image_errors() -> tuple[type[Exception], ...]:
 
 
 def read_image(path: Path, mode: str) -> np.ndarray:
+    from PIL import Image
+
     try:
         with Image.open(path) as picture:
             return np.asarray(picture.convert(mode))
@@ -32,6 +33,8 @@ def read_image(path: Path, mode: str) -> np.ndarray:
 
 
 def image_mode(path: Path) -> str:
+    from PIL import Image
+
     try:
         with Image.open(path) as picture:
             return str(picture.mode)

@@ -17,6 +17,7 @@ from genbench.stats import feature_statistics, frechet_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,
+    reference_batch_size,
     shared_extractor,
     shared_sample_features,
     validate,
@@ -40,7 +41,7 @@ def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     validate(config, KEY_METRIC_FID)
     extractor = shared_extractor(config, ctx)
     mu_real, sigma_real, reference = reference_statistics(
-        extractor, ctx.dataset, REFERENCE_SPLIT, config.batch_size, ctx.cache_dir, progress=ctx.progress
+        extractor, ctx.dataset, REFERENCE_SPLIT, reference_batch_size(config, ctx), ctx.cache_dir, progress=ctx.progress
     )
     fake = shared_sample_features(model, extractor, config, ctx)
     mu_fake, sigma_fake = feature_statistics(fake)

@@ -16,6 +16,7 @@ from genbench.validation import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,
+    reference_batch_size,
     shared_extractor,
     shared_sample_features,
     validate,
@@ -47,7 +48,7 @@ def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     validate(config, KEY_METRIC_KID_MEAN)
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
-        extractor, ctx.dataset, REFERENCE_SPLIT, config.batch_size, ctx.cache_dir, progress=ctx.progress
+        extractor, ctx.dataset, REFERENCE_SPLIT, reference_batch_size(config, ctx), ctx.cache_dir, progress=ctx.progress
     )
     fake = shared_sample_features(model, extractor, config, ctx)
     # At most half of the smaller set: subsets of everything would all be alike, and kid_std a meaningless 0.

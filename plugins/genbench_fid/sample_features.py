@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel
+from genbench.devices import eval_batch_size
 from genbench.features import FeatureExtractor, generated_features, load_extractor
 from genbench.validation import require_at_least
 
@@ -18,6 +19,9 @@ from genbench.validation import require_at_least
 #: shrinks like 1/n (Chong & Forsyth 2020), so models are comparable only at one n; matching the real count
 #: gives both Gaussians the same estimation noise, and the cap bounds the cost on large test splits.
 MAX_DEFAULT_SAMPLES = 10_000
+#: A generous estimate of the device bytes one image needs in a feature extractor: InceptionV3 resizes it to
+#: 3x299x299 and keeps float32 activations of that order per layer. Only sizes real-image batches on CUDA.
+FEATURE_BYTES_PER_IMAGE = 32 * 2**20
 
 
 @dataclass
@@ -51,6 +55,15 @@ def validate(config: FeatureMetricConfig, metric: str) -> None:
         raise GenbenchError(f"{metric}: batch_size must be at least 1, got {config.batch_size}")
     if config.inception_weights is not None and not isinstance(config.inception_weights, str):
         raise GenbenchError(f"{metric}: inception_weights must be a path, got {config.inception_weights!r}")
+
+
+def reference_batch_size(config: FeatureMetricConfig, ctx: EvalContext) -> int:
+    """Real images per extractor pass: ``config.batch_size`` on the CPU, sized from free memory on CUDA.
+
+    Only the real images' batches grow: their features do not depend on how they are batched, while generated
+    images come from one generator whose draws follow the batches, so their batch stays ``config.batch_size``.
+    """
+    return eval_batch_size(ctx.device, FEATURE_BYTES_PER_IMAGE, config.batch_size)
 
 
 def check_extractor(config: FeatureMetricConfig, ctx: EvalContext, metric: str) -> None:

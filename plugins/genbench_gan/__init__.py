@@ -25,6 +25,7 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
+from genbench.devices import to_device
 from genbench.nn import dequantize, unit_to_levels
 from genbench.training import train_epochs
 from genbench.validation import require_at_least
@@ -153,9 +154,9 @@ class GAN(nn.Module):
 
         def noise(n: int) -> torch.Tensor:
             z = torch.randn(n, config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
-            return z.to(ctx.device)
+            return to_device(z, ctx.device)  # queued, not waited for, on CUDA
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             nonlocal g_loss
             real = dequantize(batch, levels, ctx.generator)
             # ---- discriminator: real images up, generated ones down
@@ -174,7 +175,7 @@ class GAN(nn.Module):
                 g_loss.backward()
                 opt_g.step()
             # With d_steps > 1 the generator's loss is that of its latest update.
-            return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+            return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}  # tensors: no wait for the GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="gan")
         self.eval()

@@ -181,7 +181,7 @@ class PixelCNN(nn.Module):
         )
         self.train()
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             with ctx.autocast():
                 nll = -self.log_likelihood(batch).mean()  # the softmax and the sum are float32 inside
             optimizer.zero_grad(set_to_none=True)
@@ -189,7 +189,7 @@ class PixelCNN(nn.Module):
             nn.utils.clip_grad_norm_(self.parameters(), config.grad_clip)
             optimizer.step()
             schedule.step()
-            return {"nll": nll.item()}
+            return {"nll": nll.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="pixelcnn")
         self.eval()

@@ -21,6 +21,7 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
+from genbench.devices import to_device
 from genbench.nn import (
     bernoulli_log_prob,
     categorical_log_prob,
@@ -138,15 +139,15 @@ class VAE(nn.Module):
         )
         self.train()
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             eps = torch.randn(len(batch), config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
             with ctx.autocast():
-                loss = self.negative_elbo(batch, eps.to(batch.device)).mean()  # float32: see log_p_x_given_z
+                loss = self.negative_elbo(batch, to_device(eps, batch.device)).mean()  # float32: see log_p_x_given_z
             optimizer.zero_grad(set_to_none=True)
             (loss / self.info.dims).backward()  # per dimension, so the learning rate does not depend on image size
             optimizer.step()
             schedule.step()
-            return {"negative_elbo": loss.item()}
+            return {"negative_elbo": loss.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="vae")
         self.eval()
