@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from genbench.config import DEFAULT_DATASET, DEFAULT_MODELS, RunRequest
 from genbench.plugins import Registry
 from genbench.runner import execute, prepare
 from genbench.store import load_results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_results", "run"]
 
@@ -32,6 +33,8 @@ def run(
     model_options: dict[str, dict[str, Any]] | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
     plugins: Sequence[str] = (),
+    checkpoints: Mapping[str, str | Path] | None = None,
+    sample_sets: Mapping[str, str | Path] | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = lambda line: None,
 ) -> pd.DataFrame:
@@ -39,6 +42,8 @@ def run(
 
     Cells that finished in an earlier call with the same settings are read back, not run again. The returned
     frame's ``attrs["run_dir"]`` is the run directory; ``status`` says which cells failed and ``error`` why.
+    ``checkpoints`` maps a model to a safetensors file to evaluate instead of training it; ``sample_sets`` maps
+    a new model name to an .npz or image folder served by the ``samples`` model.
     """
     request = RunRequest(
         models=list(models),
@@ -55,6 +60,8 @@ def run(
         model_options=dict(model_options or {}),
         metric_options=dict(metric_options or {}),
         plugins=list(plugins),
+        checkpoints={name: Path(path).expanduser() for name, path in (checkpoints or {}).items()},
+        sample_sets={name: Path(path).expanduser() for name, path in (sample_sets or {}).items()},
     )
     return run_request(request, progress=progress, echo=echo)
 

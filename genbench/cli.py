@@ -1,4 +1,4 @@
-"""The ``genbench`` command: run, plugins, show, report, suites, stats.
+"""The ``genbench`` command: run, plugins, show, report, suites, stats, export.
 
 Exit codes: 0 every cell finished, 1 some cell failed, 2 a user error (one line on stderr, no traceback
 unless --debug).
@@ -7,18 +7,25 @@ unless --debug).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from genbench.api import run_request
-from genbench.config import DEVICES, RunRequest, parse_names, parse_seeds
+from genbench.checkpoints import export_cell
+from genbench.config import DEVICES, RunRequest, check_run_name, parse_assignments, parse_names, parse_seeds
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
-from genbench.store import format_table, load_results
-from genbench.suites import drop_unused_suite_options, layered_request, load_suite, suites_table
+from genbench.store import DamagedFileWarning, format_table, load_results
+from genbench.suites import drop_unused_suite_options, layered_request, layers_set, load_suite, suites_table
+from genbench.text import terminal_safe
 from genbench.types import GenbenchError, OptionGroup
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USER_ERROR = 0, 1, 2
 
@@ -52,7 +59,16 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     run.add_argument(
         "--suite", metavar="NAME", help="a packaged suite (see genbench suites); --config and flags override it"
     )
+    run.add_argument(
+        "--rerun",
+        nargs="?",
+        const="",
+        metavar="MODELS",
+        help="retrain and evaluate again, replacing the run's earlier records and checkpoints: every cell, or "
+        "only the cells of the comma-separated MODELS (default: reuse finished cells)",
+    )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    add_bring_your_own_options(run)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     added = OptionGroup(run.add_argument_group("options added by plugins"))
     if registry is not None:
@@ -77,6 +93,14 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     suites = commands.add_parser("suites", help="list the packaged suites, or print one suite's file")
     suites.add_argument("name", nargs="?", metavar="NAME", help="print this suite's TOML file")
     _add_stats_parser(commands, registry)
+
+    export = commands.add_parser("export", help="write a trained cell's weights as safetensors + a JSON sidecar")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory (results/<run>)")
+    export.add_argument("--cell", required=True, metavar="ID", help="the cell id (its file name under cells/)")
+    export.add_argument(
+        "--out", required=True, type=Path, metavar="PATH", help="where to write, ending in .safetensors"
+    )
+    export.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
     return parser, added.dests
 
 
@@ -98,6 +122,24 @@ def _add_stats_parser(commands: argparse._SubParsersAction[OneLineParser], regis
     if registry is not None:
         registry.pm.hook.genbench_addoption(options=added)
     stats.set_defaults(stats_plugin_dests=added.dests)
+
+
+def add_bring_your_own_options(run: argparse.ArgumentParser) -> None:
+    """Models made elsewhere: weights to load instead of training, images to evaluate as a model."""
+    run.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=PATH",
+        help="evaluate MODEL with the weights in a safetensors file instead of training it (repeatable)",
+    )
+    run.add_argument(
+        "--sample-set",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="evaluate the images in an .npz or a PNG/JPEG folder as a model called NAME (repeatable)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -125,42 +167,53 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         request.metrics = parse_names(args.metrics, "--metrics")
     if args.seeds is not None:
         request.seeds = parse_seeds(args.seeds)
+    if args.name is not None:
+        check_run_name(args.name)
     for flag in ("dataset", "data_root", "download", "binarize", "epochs", "device", "results_dir", "name"):
         value = getattr(args, flag)
         if value is not None:
             setattr(request, flag, value)
-    drop_unused_suite_options(request, args.suite, args.config)
+    if args.rerun is not None:
+        request.rerun = parse_names(args.rerun, "--rerun") if args.rerun else []
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
+    request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
+    request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
+    if request.sample_sets and args.models is None and not layers_set("models", args.suite, args.config):
+        request.models = []  # sample sets alone, unless models are named too
+    drop_unused_suite_options(request, args.suite, args.config)
     request.plugin_options = {dest: getattr(args, dest) for dest in plugin_dests if getattr(args, dest) is not None}
     return request
 
 
 def command_run(args: argparse.Namespace, argv: Sequence[str], registry: Registry, dests: Sequence[str]) -> int:
     request = request_from_args(args, dests)
+    if set(request.plugins) - set(prescan_plugins(argv)):
+        registry = load_plugins(request.plugins)  # the suite file names plugins of its own
     frame = run_request(
         request, registry=registry, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo
     )
-    print(format_table(frame))
-    print(f"\nresults: {frame.attrs['run_dir']}")
+    print(format_table(terminal_safe_frame(frame)))
+    print(f"\nresults: {terminal_safe(frame.attrs['run_dir'])}")
     return EXIT_OK if (frame["status"] == "ok").all() else EXIT_FAILED_CELLS
 
 
 def command_plugins(registry: Registry) -> int:
-    rows = [("name", "kind", "description", "plugin", "distribution")]
+    rows: list[tuple[str, ...]] = [("name", "kind", "description", "plugin", "distribution")]
     for kind in KINDS:
         for name in registry.names(kind):
             entry = registry.specs[kind.label][name]
-            rows.append((name, kind.label, entry.spec.description, entry.plugin.name, entry.plugin.origin))
+            cells = (name, kind.label, entry.spec.description, entry.plugin.name, entry.plugin.origin)
+            rows.append(tuple(terminal_safe(cell) for cell in cells))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
     for plugin in registry.broken:
-        print(f"BROKEN plugin {plugin.name!r} from {plugin.origin}: {plugin.error}")
+        print(terminal_safe(f"BROKEN plugin {plugin.name!r} from {plugin.origin}: {plugin.error}"))
     return EXIT_OK
 
 
 def command_show(args: argparse.Namespace) -> int:
-    print(format_table(load_results(args.path)))
+    print(format_table(terminal_safe_frame(load_results(args.path))))
     return EXIT_OK
 
 
@@ -197,13 +250,39 @@ def command_stats(args: argparse.Namespace, registry: Registry) -> int:
     return EXIT_OK
 
 
+def command_export(args: argparse.Namespace) -> int:
+    weights, sidecar = export_cell(args.run_dir, args.cell, args.out, force=args.force)
+    print(f"wrote {weights} and {sidecar}")
+    return EXIT_OK
+
+
+def terminal_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell escaped: names and errors come from files anyone could have written."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype.kind not in "biuf":
+            safe[column] = [terminal_safe(value) if isinstance(value, str) else value for value in safe[column]]
+    return safe
+
+
 def _echo(line: str) -> None:
-    print(f"genbench: {line}", file=sys.stderr)
+    print(f"genbench: {terminal_safe(line)}", file=sys.stderr)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """A damaged file is news for the user, not for a developer: one line, without the code location."""
+    if issubclass(category, DamagedFileWarning):
+        return f"genbench: warning: {message}\n"
+    return _python_formatwarning(message, category, *args, **kwargs)
+
+
+_python_formatwarning = warnings.formatwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    warnings.formatwarning = _one_line_warning
     try:
         registry = load_plugins(prescan_plugins(argv))
         parser, plugin_dests = build_parser(registry)
@@ -220,15 +299,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_suites(args)
         if args.command == "stats":
             return command_stats(args, registry)
+        if args.command == "export":
+            return command_export(args)
         parser.print_help()
         return EXIT_USER_ERROR
     except GenbenchError as error:
         if debug:
             raise
-        print(f"genbench: error: {error}", file=sys.stderr)
+        print(f"genbench: error: {terminal_safe(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("genbench: interrupted; finished cells are kept, run the same command again to resume", file=sys.stderr)
+        print(
+            "genbench: interrupted; finished cells are kept. To resume, run the same command again: "
+            + shlex.join(["genbench", *argv]),
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -10,17 +10,21 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genbench.types import GenbenchError
+from genbench.validation import check_value, field_hints, non_finite_paths, shown
 
 DEFAULT_MODELS = ("vae", "gan", "pixelcnn")
 DEFAULT_DATASET = "digits"
+#: The model plugin that ``--sample-set NAME=PATH`` makes a named instance of (looked up by name, never imported).
+SAMPLES_MODEL = "samples"
 DEVICES = ("auto", "cpu", "cuda")
 #: Bumped when the meaning of a checkpoint changes, so old ones are not reused by mistake.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -47,6 +51,13 @@ class RunRequest:
     plugins: list[str] = field(default_factory=list)
     #: Values of options that plugins added to the command line (genbench_addoption), by dest.
     plugin_options: dict[str, Any] = field(default_factory=dict)
+    #: Model name -> a safetensors file to load instead of training (--checkpoint vae=PATH).
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    #: Instance name -> a .npz or image folder, each served by the ``samples`` model as a row of its own.
+    sample_sets: dict[str, Path] = field(default_factory=dict)
+    #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
+    #: model names does so for those models' cells only (--rerun, --rerun vae).
+    rerun: list[str] | None = None
     #: The packaged suite this request started from (name, version, file hash), recorded in run.json; None: none.
     suite: dict[str, Any] | None = None
 
@@ -55,18 +66,38 @@ class RunRequest:
         if self.name:
             return self.name
         binarized = "-binarized" if self.binarize else ""
-        return f"{self.dataset}{binarized}-{'+'.join(self.models)}"
+        # Weights from a file are another experiment than training: they get a directory of their own.
+        models = [f"{name}-checkpoint" if name in self.checkpoints else name for name in self.models]
+        return f"{self.dataset}{binarized}-{'+'.join([*models, *self.sample_sets])}"
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
+#: Run names are folder names; file systems allow 255 bytes, and cell files inside need room too.
+RUN_NAME_LENGTH = 100
+#: Seeds seed numpy's generator too, whose seeds are 32-bit.
+SEED_LIMIT = 2**32
+#: RunRequest fields that a suite file gives as tables of their own ([model.NAME], [metric.NAME]) or not at all.
+#: ``rerun`` is a flag of one run, never a setting a suite file keeps.
+NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options", "rerun", "suite"})
 
 
 def parse_names(text: str, flag: str) -> list[str]:
     """'vae,gan' -> ['vae', 'gan']; anything else is a one-line error that shows the expected form."""
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item or not NAME_PATTERN.match(item) for item in items):
-        raise GenbenchError(f"{flag} {text!r} is malformed: give comma-separated names, e.g. {flag} vae,gan,pixelcnn")
-    return list(dict.fromkeys(items))
+        example = (
+            f"{flag} vae,gan,pixelcnn" if flag.startswith("-") and " " not in flag else '["vae", "gan", "pixelcnn"]'
+        )
+        raise GenbenchError(f"{flag} {shown(text)} is malformed: give comma-separated names, e.g. {example}")
+    return check_unique(items, flag)
+
+
+def check_unique(items: list[Any], flag: str) -> list[Any]:
+    """``items`` unchanged, or an error naming what is given twice (a typo more often than a wish)."""
+    repeated = sorted({str(item) for item in items if items.count(item) > 1})
+    if repeated:
+        raise GenbenchError(f"{flag} gives {', '.join(repeated)} more than once; give each once")
+    return items
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -74,10 +105,29 @@ def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(item) for item in text.split(",")]
     except ValueError:
-        raise GenbenchError(f"--seeds {text!r} is not a comma-separated list of integers, e.g. --seeds 0,1,2") from None
-    if any(seed < 0 for seed in seeds):
-        raise GenbenchError(f"--seeds {text!r}: seeds must be non-negative")
-    return list(dict.fromkeys(seeds))
+        raise GenbenchError(
+            f"--seeds {shown(text)} is not a comma-separated list of integers, e.g. --seeds 0,1,2"
+        ) from None
+    return check_seeds(seeds, "--seeds")
+
+
+def check_seeds(seeds: list[int], flag: str) -> list[int]:
+    """Seeds are distinct and fit in 32 bits (numpy's generators take no more)."""
+    outside = [seed for seed in seeds if not 0 <= seed < SEED_LIMIT]
+    if outside:
+        raise GenbenchError(f"{flag}: seed {outside[0]} is out of range; seeds must be in [0, 2**32)")
+    return check_unique(seeds, flag)
+
+
+def check_run_name(name: str, flag: str = "--name") -> str:
+    """A run name is one folder inside the results directory: never a path that leads out of it."""
+    # A leading dot would hide the run (and ".cache" is where genbench keeps its caches beside the runs).
+    if not NAME_PATTERN.match(name) or name.startswith(".") or len(name) > RUN_NAME_LENGTH:
+        raise GenbenchError(
+            f"{flag} {shown(name)} is not a run name: use up to {RUN_NAME_LENGTH} letters, digits, '.', '_' and "
+            "'-', not starting with '.' (one folder name, not a path), e.g. --name mnist-baseline"
+        )
+    return name
 
 
 def read_suite(path: Path) -> dict[str, Any]:
@@ -85,9 +135,13 @@ def read_suite(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise GenbenchError(f"--config {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is no mistake
+    except UnicodeDecodeError as error:
+        raise GenbenchError(f"--config {path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
+    except OSError as error:
+        raise GenbenchError(f"--config {path} cannot be read: {error.strerror}") from None
     unknown = sorted(set(data) - suite_setting_names())
     if unknown:
         raise GenbenchError(f"--config {path}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
@@ -96,25 +150,41 @@ def read_suite(path: Path) -> dict[str, Any]:
 
 def suite_setting_names() -> set[str]:
     """The top-level keys a suite or --config file may set: the request's plain fields and the option tables."""
-    internal = {"model_options", "metric_options", "plugin_options", "suite"}
-    return {f.name for f in dataclasses.fields(RunRequest)} - internal | {"model", "metric"}
+    return {f.name for f in dataclasses.fields(RunRequest)} - NOT_SUITE_SETTINGS | {"model", "metric"}
 
 
 def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
-    """Fill ``request`` from a suite file's settings (the command line is applied after, so it wins)."""
+    """Fill ``request`` from a suite file's settings (the command line is applied after, so it wins).
+
+    Each setting is checked against RunRequest's annotation; a list of names or seeds may also be given in
+    the command line's comma-separated form ("vae,gan").
+    """
+    hints = field_hints(RunRequest)
     for key, value in suite.items():
-        if key == "model":
-            request.model_options = _option_tables(value, "model", path)
-        elif key == "metric":
-            request.metric_options = _option_tables(value, "metric", path)
-        elif key in ("models", "metrics", "plugins"):
-            setattr(request, key, parse_names(value if isinstance(value, str) else ",".join(map(str, value)), key))
+        if key in ("model", "metric"):
+            setattr(request, f"{key}_options", _option_tables(value, key, path))
+            if key == "model":
+                request.checkpoints.update(_pop_checkpoints(request.model_options, path))
+            continue
+        if key in ("checkpoints", "sample_sets"):
+            getattr(request, key).update(_path_table(value, key, path))
+            continue
+        what = f"--config {path}: {key}"
+        if key in ("models", "metrics", "plugins"):
+            names = value if isinstance(value, str) else check_value(value, list[str], what)
+            if names == [] and key != "plugins":
+                raise GenbenchError(f'{what} is an empty list; name at least one, e.g. {key} = ["vae"]')
+            if names != []:
+                setattr(request, key, parse_names(names if isinstance(names, str) else ",".join(names), what))
         elif key == "seeds":
-            request.seeds = parse_seeds(value if isinstance(value, str) else ",".join(map(str, value)))
-        elif key in ("data_root", "results_dir"):
-            setattr(request, key, Path(str(value)).expanduser())
+            seeds = parse_seeds(value) if isinstance(value, str) else check_value(value, list[int], what)
+            request.seeds = check_seeds(seeds, what)
         else:
-            setattr(request, key, value)
+            setattr(request, key, check_value(value, hints[key], what))
+    if request.epochs is not None and request.epochs < 1:
+        raise GenbenchError(f"--config {path}: epochs must be at least 1, got {request.epochs}")
+    if request.name is not None:
+        check_run_name(request.name, f"--config {path}: name")
 
 
 def _option_tables(value: Any, label: str, path: Path) -> dict[str, dict[str, Any]]:
@@ -123,35 +193,77 @@ def _option_tables(value: Any, label: str, path: Path) -> dict[str, dict[str, An
     return {name: dict(options) for name, options in value.items()}
 
 
+def _pop_checkpoints(tables: dict[str, dict[str, Any]], path: Path) -> dict[str, Path]:
+    """``checkpoint = "..."`` under [model.NAME] is a run setting for that model, not a field of its config."""
+    found = {}
+    for name, options in tables.items():
+        if "checkpoint" in options:
+            value = options.pop("checkpoint")
+            if not isinstance(value, str) or not value:
+                raise GenbenchError(f"--config {path}: [model.{name}] checkpoint must be a path, got {value!r}")
+            found[name] = Path(value).expanduser()
+    return found
+
+
+def _path_table(value: Any, key: str, path: Path) -> dict[str, Path]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise GenbenchError(f'--config {path}: {key} must be a table of NAME = "PATH", e.g. {key} = {{ x = "a" }}')
+    return {str(name): Path(item).expanduser() for name, item in value.items()}
+
+
+def parse_assignment(text: str, flag: str, example: str) -> tuple[str, Path]:
+    """'vae=w.safetensors' -> ('vae', Path('w.safetensors')); anything else is a one-line error."""
+    name, _, value = text.partition("=")
+    name = name.strip()
+    if not NAME_PATTERN.match(name) or not value.strip():
+        raise GenbenchError(f"{flag} {text!r} is malformed: give NAME=PATH, e.g. {flag} {example}")
+    return name, Path(value.strip()).expanduser()
+
+
+def parse_assignments(texts: list[str], flag: str, example: str) -> dict[str, Path]:
+    """Repeated NAME=PATH flags as a dict; one name given twice is an error rather than a silent choice."""
+    found: dict[str, Path] = {}
+    for text in texts:
+        name, value = parse_assignment(text, flag, example)
+        if name in found:
+            raise GenbenchError(f"{flag} names {name!r} twice ({found[name]} and {value}); give each name once")
+        found[name] = value
+    return found
+
+
+def check_request(request: RunRequest) -> None:
+    """A request made in Python (``genbench.run``) gets the checks that the CLI and suite files get."""
+    for name, hint in field_hints(RunRequest).items():
+        setattr(request, name, check_value(getattr(request, name), hint, name))
+    check_unique(request.models, "models")
+    if request.metrics is not None:
+        check_unique(request.metrics, "metrics")
+    check_seeds(request.seeds, "seeds")
+    if request.name is not None:
+        check_run_name(request.name)
+    for dest, value in request.plugin_options.items():
+        if non_finite_paths(value):  # it would name the cell and go into run.json, which holds no NaN
+            raise GenbenchError(f"the {dest} option is {shown(value)}; give a finite number")
+
+
 def resolve_config(config_class: type, options: dict[str, Any], owner: str, epochs: int | None = None) -> Any:
-    """An instance of ``config_class`` with ``options`` applied, each checked against the field's type."""
-    config = config_class()
-    fields = {f.name: f for f in dataclasses.fields(config)}
+    """An instance of ``config_class`` with ``options`` applied, each checked against the field's annotation.
+
+    The instance is built with every option at once, so a config's own ``__post_init__`` check (raising
+    ValueError, say "k must be at least 1") sees the final values; its message becomes a one-line error.
+    """
+    hints = field_hints(config_class)
+    checked = {}
     for key, value in options.items():
-        if key not in fields:
-            raise GenbenchError(f"{owner} has no option {key!r}; its options: {', '.join(fields)}")
-        default = getattr(config, key)
-        setattr(config, key, _checked(value, default, f"{owner} option {key!r}"))
-    if epochs is not None and "epochs" in fields:
-        config.epochs = epochs
-    return config
-
-
-def _checked(value: Any, default: Any, what: str) -> Any:
-    """``value`` if it has the type of the field's default (an int is accepted for a float), else an error."""
-    if default is None:
-        return value
-    expected = type(default)
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if expected is float and is_number:
-        return float(value)
-    if expected is int and is_number and isinstance(value, int):
-        return value
-    if expected in (list, tuple) and isinstance(value, list | tuple):
-        return expected(value)
-    if expected not in (int, float, list, tuple) and isinstance(value, expected):
-        return value
-    raise GenbenchError(f"{what} must be a {expected.__name__} like {default!r}, got {value!r}")
+        if key not in hints:
+            raise GenbenchError(f"{owner} has no option {shown(key)}; its options: {', '.join(hints)}")
+        checked[key] = check_value(value, hints[key], f"{owner} option {key!r}")
+    if epochs is not None and "epochs" in hints:
+        checked["epochs"] = epochs
+    try:
+        return config_class(**checked)
+    except (ValueError, GenbenchError) as error:
+        raise GenbenchError(f"{owner}: {error}") from None
 
 
 def stable_hash(data: Any, length: int = 16) -> str:
@@ -160,15 +272,26 @@ def stable_hash(data: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def checkpoint_key(model: str, config: Any, data_provenance: dict[str, Any], seed: int) -> str:
-    """What determines a trained model: the model, its config, the exact data and the seed (not the device)."""
+def checkpoint_key(
+    model: str, config: Any, data_provenance: dict[str, Any], seed: int, *, code: Mapping[str, Any]
+) -> str:
+    """What determines a trained model: the model, its config, the exact data, the seed (not the device), and
+    the code that trains it and loads the data (genbench's version, the model's and data set's plugin sources)."""
     data = {k: data_provenance.get(k) for k in ("dataset", "fingerprint", "levels", "shape", "split")}
     return stable_hash(
-        {"format": CHECKPOINT_FORMAT, "model": model, "config": dataclasses.asdict(config), "data": data, "seed": seed}
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model,
+            "config": dataclasses.asdict(config),
+            "data": data,
+            "seed": seed,
+            "code": dict(code),
+        }
     )
 
 
 def cell_id(model: str, dataset: str, seed: int, checkpoint: str, evaluation: dict[str, Any]) -> str:
-    """A cell is its checkpoint plus how it is evaluated (metrics and their options), hashed into its name."""
+    """A cell is its checkpoint plus how it is evaluated (metrics, their options and their plugins' code), hashed
+    into its name."""
     suffix = stable_hash({"checkpoint": checkpoint, "evaluation": evaluation}, length=10)
     return f"{model}-{dataset}-seed{seed}-{suffix}"

@@ -10,25 +10,22 @@ computes afresh, never reuses a stale file. Trained extractors cache their weigh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from genbench.config import stable_hash
 from genbench.data import fingerprint
+from genbench.plugins import EXTRACTOR
 from genbench.stats import feature_statistics
-from genbench.store import write_atomic, write_json_atomic
-from genbench.types import Dataset, EvalContext, GenbenchError, GenerativeModel
+from genbench.store import load_checked_tensors, save_checked_tensors
+from genbench.types import Dataset, EvalContext, GenbenchError, GenerativeModel, NotApplicable
 
 #: Bump when the layout of cached files changes, so that old caches are recomputed rather than misread.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 FeatureFunction = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,15 +41,21 @@ class FeatureExtractor:
 
 
 def load_extractor(name: str, ctx: EvalContext) -> FeatureExtractor:
-    """The registered extractor ``name``, built for ``ctx.dataset`` (this may train or download it)."""
+    """The registered extractor ``name``, built for ``ctx.dataset`` (this may train or download it).
+
+    Its identity names its plugin's source hash too, so that cached features of an edited extractor are not
+    reused."""
     features, identity = ctx.registry.extractor(name).load(ctx.dataset, ctx)
-    return FeatureExtractor(name, features, {"name": name, **identity})
+    source = ctx.registry.plugin_of(EXTRACTOR, name).source_hash
+    return FeatureExtractor(name, features, {"name": name, **identity, "plugin_source": source})
 
 
 def extract_features(
     extractor: FeatureExtractor, images: torch.Tensor, batch_size: int, *, progress: bool = False
 ) -> torch.Tensor:
     """Features (n, d) in float64 on the CPU of uint8 images (n, C, H, W), computed ``batch_size`` at a time."""
+    from tqdm.auto import tqdm
+
     batches = range(0, len(images), batch_size)
     parts = [_checked_features(extractor, images[i : i + batch_size]) for i in tqdm(batches, disable=not progress)]
     return torch.cat(parts)
@@ -69,10 +72,15 @@ def generated_features(
     progress: bool = False,
 ) -> torch.Tensor:
     """Features of ``n`` samples of ``model``, drawn ``batch_size`` at a time with ``generator`` and not kept."""
+    from tqdm.auto import tqdm
+
     parts = []
     for start in tqdm(range(0, n, batch_size), desc="sample", disable=not progress):
         count = min(batch_size, n - start)
-        images = model.sample(count, generator)
+        try:
+            images = model.sample(count, generator)
+        except NotApplicable as short:  # e.g. stored samples run out: the reason says how many were asked for
+            raise NotApplicable(f"asked for {n} images; {short}") from None
         if images.dtype != torch.uint8 or tuple(images.shape) != (count, *shape):
             raise GenbenchError(
                 f"model.sample({count}) returned {images.dtype} {tuple(images.shape)}; expected a uint8 tensor "
@@ -175,19 +183,22 @@ def cached_tensors(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors stored as ``folder/KEY.safetensors`` with ``folder/KEY.json``, KEY a hash of ``description``.
 
-    On a miss (or an unreadable file) ``compute()`` gives the tensors and extra JSON-able facts (a training
-    time, an accuracy); both files are written atomically, the JSON last, so that a JSON file on disk means a
-    complete entry. Returns the tensors and the JSON record: the description, the extra facts and the key.
+    On a miss ``compute()`` gives the tensors and extra JSON-able facts (a training time, an accuracy); the
+    tensors are written atomically, then the JSON with their SHA-256, so that a JSON file on disk means a
+    complete entry. A damaged entry (checksum, parse or schema) is set aside as ``.corrupt`` with a warning and
+    computed again. Returns the tensors and the JSON record: the description, the extra facts and the key.
     """
+
     key = cache_key(description)
     tensors_path, info_path = folder / f"{key}.safetensors", folder / f"{key}.json"
-    if info_path.is_file():
-        try:
-            return load_file(tensors_path), json.loads(info_path.read_text())
-        except (OSError, SafetensorError, json.JSONDecodeError):
-            pass  # a damaged entry is computed again and overwritten
+    loaded = load_checked_tensors(tensors_path, info_path, schema=lambda info: _cache_problem(info, key))
+    if loaded is not None:
+        return loaded
     tensors, extra = compute()
     info = {**description, **extra, "cache_key": key}
-    write_atomic(tensors_path, lambda path: save_file({k: v.contiguous() for k, v in tensors.items()}, str(path)))
-    write_json_atomic(info_path, info)
+    save_checked_tensors(tensors_path, info_path, tensors, info)
     return tensors, info
+
+
+def _cache_problem(info: Mapping[str, Any], key: str) -> str | None:
+    return None if info.get("cache_key") == key else f"the entry of cache key {info.get('cache_key')!r}, not {key!r}"

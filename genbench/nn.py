@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.devices import to_device
+
 # ------------------------------------------------------------------------------------------ rescaling
 
 
@@ -38,7 +40,7 @@ def dequantize(x: torch.Tensor, levels: int, generator: torch.Generator) -> torc
     alone; ``unit_to_levels`` maps every point of a bin back to its level.
     """
     half_width = 1.0 / (levels - 1)
-    noise = torch.rand(x.shape, generator=generator, device=generator.device).to(x.device)
+    noise = to_device(torch.rand(x.shape, generator=generator, device=generator.device), x.device)
     return (levels_to_unit(x, levels) + (2.0 * noise - 1.0) * half_width).clamp(-1.0, 1.0)
 
 

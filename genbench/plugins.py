@@ -11,6 +11,7 @@ import difflib
 import importlib
 import importlib.metadata
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -18,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from genbench import hookspecs
+from genbench.identity import describe_plugin, plugin_source_location, source_hash
 from genbench.types import (
     CAPABILITIES,
     DatasetSpec,
@@ -27,6 +29,7 @@ from genbench.types import (
     ModelSpec,
     PluginError,
 )
+from genbench.validation import check_fields, field_hints, shown
 
 ENTRY_POINT_GROUP = "genbench"
 AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
@@ -44,6 +47,14 @@ class PluginInfo:
     version: str | None = None
     #: Why the plugin is broken (failed to import, answered a hook wrongly); None when it works.
     error: str | None = None
+    #: SHA-256 of the plugin's source files (genbench.identity): in every key its specs compute, so that an
+    #: edited plugin reruns what it touches even when its version stays the same (an editable install).
+    source_hash: str | None = None
+
+    @property
+    def code(self) -> dict[str, Any]:
+        """What identifies this plugin's code in cell ids and checkpoint keys."""
+        return describe_plugin(self.distribution, self.version, self.source_hash)
 
     @property
     def origin(self) -> str:
@@ -89,7 +100,8 @@ class Registry:
         """The spec called ``name``, or a GenbenchError with "did you mean" and the available names."""
         found = self.specs.get(kind.label, {}).get(name)
         if found is None:
-            raise GenbenchError(unknown_name_message(kind.label, name, self.names(kind)))
+            broken = "".join(f" Broken plugin {p.name!r} ({p.origin}): {p.error}." for p in self.broken)
+            raise GenbenchError(unknown_name_message(kind.label, name, self.names(kind)) + broken)
         return found.spec
 
     def plugin_of(self, kind: Kind, name: str) -> PluginInfo:
@@ -172,6 +184,7 @@ def _register_explicit(registry: Registry, module_name: str) -> None:
 
 def _register(registry: Registry, plugin: Any, info: PluginInfo) -> None:
     registry.plugins.append(info)
+    info.source_hash = source_hash(plugin_source_location(plugin))
     if registry.pm.get_plugin(info.name) is not None:
         other = next(p for p in registry.plugins if p.name == info.name and p is not info)
         info.error = f"plugin name {info.name!r} is already taken by {other.origin}"
@@ -188,6 +201,7 @@ def _register(registry: Registry, plugin: Any, info: PluginInfo) -> None:
 def _collect_specs(registry: Registry) -> None:
     by_name = {p.name: p for p in registry.plugins}
     claims: dict[tuple[str, str], Registered[Any]] = {}
+    columns: dict[str, Registered[MetricSpec]] = {}
     for kind in KINDS:
         registry.specs[kind.label] = {}
         for impl in getattr(registry.pm.hook, kind.hook).get_hookimpls():
@@ -206,11 +220,33 @@ def _collect_specs(registry: Registry) -> None:
                         f"or set {AUTOLOAD_OFF_VARIABLE}=1 and load the one you want with -p MODULE"
                     )
                 claims[(kind.label, spec.name)] = registry.specs[kind.label][spec.name] = Registered(spec, info)
+                if kind is METRIC:
+                    _claim_columns(columns, Registered(spec, info))
     # A plugin found broken while collecting must not leave half of its specs behind.
     for kind in KINDS:
         registered = registry.specs[kind.label]
         for name in [n for n, r in registered.items() if r.plugin.error is not None]:
             del registered[name]
+
+
+def _claim_columns(claimed: dict[str, Registered[MetricSpec]], metric: Registered[MetricSpec]) -> None:
+    """Two metrics writing one column would overwrite each other's numbers: refuse, naming both."""
+    for column in metric.spec.columns:
+        earlier = claimed.get(column.name)
+        if earlier is not None:
+            raise PluginError(
+                f"column {column.name!r} is declared by metric {earlier.spec.name!r} of plugin "
+                f"{earlier.plugin.name!r} from {earlier.plugin.origin} and by metric {metric.spec.name!r} of "
+                f"plugin {metric.plugin.name!r} from {metric.plugin.origin}; uninstall one, or set "
+                f"{AUTOLOAD_OFF_VARIABLE}=1 and load the one you want with -p MODULE"
+            )
+        claimed[column.name] = metric
+
+
+#: Spec names become parts of file names (cell ids, run folders): one plain word each.
+SPEC_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+#: Columns of the results table that the core writes; a metric cannot declare them.
+RESERVED_COLUMNS = frozenset({"model", "dataset", "seed", "status", "error", "train_time", "not_applicable", "cell_id"})
 
 
 def _validated(kind: Kind, answer: Any) -> list[Any]:
@@ -222,8 +258,11 @@ def _validated(kind: Kind, answer: Any) -> list[Any]:
     for spec in items:
         if not isinstance(spec, kind.spec_type):
             raise PluginError(f"must return {kind.spec_type.__name__} objects, got {type(spec).__name__}")
-        if not isinstance(spec.name, str) or not spec.name or "," in spec.name or spec.name != spec.name.strip():
-            raise PluginError(f"{kind.spec_type.__name__} has an invalid name {spec.name!r}")
+        if not isinstance(spec.name, str) or not SPEC_NAME.match(spec.name) or spec.name.startswith("."):
+            raise PluginError(
+                f"{kind.spec_type.__name__} has an invalid name {shown(spec.name)}: use letters, digits, '.', '_', '-'"
+            )
+        check_fields(spec, f"{kind.label} {spec.name!r}")
         _validate_details(spec)
     return items
 
@@ -236,6 +275,12 @@ def _validate_details(spec: Any) -> None:
     elif isinstance(spec, MetricSpec):
         if not spec.columns or not callable(spec.compute):
             raise PluginError(f"metric {spec.name!r}: needs columns and a callable compute")
+        for column in spec.columns:
+            check_fields(column, f"metric {spec.name!r} column")
+        names = [column.name for column in spec.columns]
+        clashing = sorted({name for name in names if names.count(name) > 1} | (set(names) & RESERVED_COLUMNS))
+        if clashing:
+            raise PluginError(f"metric {spec.name!r}: columns {clashing} are repeated or reserved for the core")
         if not spec.requires_any <= CAPABILITIES:
             raise PluginError(f"metric {spec.name!r}: unknown capabilities {sorted(spec.requires_any - CAPABILITIES)}")
         if spec.config_class is not None:
@@ -251,3 +296,9 @@ def _require_dataclass_with_defaults(name: str, config_class: type) -> None:
         config_class()
     except TypeError as error:
         raise PluginError(f"{name!r}: every config field needs a default ({error})") from error
+    try:
+        field_hints(config_class)  # options are checked against these, so they must resolve
+    except Exception as error:
+        raise PluginError(
+            f"{name!r}: the annotations of {config_class.__name__} cannot be resolved ({error})"
+        ) from error

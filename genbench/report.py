@@ -48,13 +48,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
-
 from genbench.stats import confidence_interval
-from genbench.store import BASE_COLUMNS, NOT_APPLICABLE_COLUMN, RunDirectory, write_atomic
+from genbench.store import (
+    BASE_COLUMNS,
+    NOT_APPLICABLE_COLUMN,
+    RunDirectory,
+    check_writable_folder,
+    read_records,
+    write_atomic,
+)
+from genbench.text import markdown_safe, terminal_safe
 from genbench.types import CellRecord, Column, GenbenchError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 CONFIDENCE = 0.95
@@ -96,6 +103,8 @@ class Run:
     records: tuple[CellRecord, ...]
     #: Cells that run.json lists but that have no record (yet): an interrupted or running run.
     missing: tuple[str, ...] = ()
+    #: (cell id, why its record is damaged: a failed checksum, not JSON, not a record): skipped.
+    damaged: tuple[tuple[str, str], ...] = ()
 
     @property
     def hardware(self) -> str:
@@ -124,14 +133,8 @@ def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
 def read_run(root: Path) -> Run:
     directory = RunDirectory(root)
     info = directory.read_run()
-    records, missing = [], []
-    for cell_id in info.get("cells", []):
-        record = directory.read_cell(cell_id)
-        if record is None:
-            missing.append(cell_id)
-        else:
-            records.append(record)
-    return Run(root, info, tuple(records), tuple(missing))
+    stored = read_records(directory, info.get("cells", []))
+    return Run(root, info, tuple(stored.records), tuple(stored.missing), tuple(stored.damaged.items()))
 
 
 # ----------------------------------------------------------------------------------------- rows
@@ -156,15 +159,22 @@ def model_labels(records: Sequence[CellRecord]) -> list[str]:
     """The model's name, plus the config fields that differ where one model appears with several configs."""
     configs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        if record.config not in configs[record.model]:
-            configs[record.model].append(record.config)
+        if _label_fields(record) not in configs[record.model]:
+            configs[record.model].append(_label_fields(record))
     labels = []
     for record in records:
         variants = configs[record.model]
         differing = sorted({key for config in variants for key in config if _differs(variants, key)})
-        details = ", ".join(f"{key}={record.config.get(key)}" for key in differing)
+        details = ", ".join(f"{key}={_label_fields(record).get(key)}" for key in differing)
         labels.append(f"{record.model} ({details})" if details else record.model)
     return labels
+
+
+def _label_fields(record: CellRecord) -> dict[str, Any]:
+    """The config, and where the model came from: weights from two files are two rows, as two configs are."""
+    origin = record.provenance.get("origin")
+    made = f"{origin.get('file')} ({str(origin.get('sha256'))[:8]})" if isinstance(origin, dict) else "training"
+    return {**record.config, "from": made}
 
 
 def _differs(configs: list[dict[str, Any]], key: str) -> bool:
@@ -202,7 +212,12 @@ def latest_per_seed(entries: Sequence[Entry]) -> tuple[list[Entry], list[str]]:
 
 
 def missing_notes(runs: Sequence[Run]) -> list[str]:
-    return [f"{r.root}: {len(r.missing)} cells have no record yet (interrupted or running)" for r in runs if r.missing]
+    notes = [f"{r.root}: {len(r.missing)} cells have no record yet (interrupted or running)" for r in runs if r.missing]
+    return notes + [
+        f"{run.root}: damaged record of cell {cell_id} skipped ({why}); rerun the run's command to recompute it"
+        for run in runs
+        for cell_id, why in run.damaged
+    ]
 
 
 # ------------------------------------------------------------------------------------- aggregation
@@ -231,6 +246,8 @@ def aggregate(
     column (failed cells are excluded from the statistics and counted in ``failed``, their errors in
     ``failures``); ``std`` and ``half_width`` are NaN where n < 2; ``not_applicable`` holds the metric's reason.
     """
+    import pandas as pd  # here, not at the top: the CLI starts without pandas
+
     items = [data] if isinstance(data, pd.DataFrame) else list(data)
     if all(isinstance(item, CellRecord) for item in items):
         records = [item for item in items if isinstance(item, CellRecord)]
@@ -246,6 +263,8 @@ def aggregate(
 
 def _summarize(cells: Sequence[_Cell], columns: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
     """The statistics of ``aggregate`` for cells already labelled with their rows."""
+    import pandas as pd
+
     rows: dict[tuple[str, str], list[_Cell]] = defaultdict(list)
     for cell in cells:
         rows[(cell.dataset, cell.model)].append(cell)
@@ -668,7 +687,22 @@ def protocol_sections(leaderboard: Leaderboard) -> list[tuple[str, list[tuple[st
     ]
     runs = [(str(run.root), _run_text(run)) for run in leaderboard.runs]
     models = [(model, _fields_text(config)) for model, config in _model_configs(leaderboard).items()]
-    return [("Data sets", datasets), ("Metrics", columns), ("Models", models), ("Runs", runs)]
+    plugins = plugin_lines(leaderboard.runs)
+    return [("Data sets", datasets), ("Metrics", columns), ("Models", models), ("Plugins", plugins), ("Runs", runs)]
+
+
+def plugin_lines(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """Each plugin the runs loaded: its distribution (or module), version and source hash; once per distinct code."""
+    lines: dict[tuple[str, str], None] = {}
+    for run in runs:
+        for plugin in run.info.get("plugins") or []:
+            if not isinstance(plugin, dict):
+                continue
+            origin = plugin.get("distribution") or f"module {plugin.get('module')}"
+            version = f" {plugin['version']}" if plugin.get("version") else ""
+            source = plugin.get("source_hash") or "unknown"
+            lines[(str(plugin.get("name")), f"{origin}{version}, source sha256 {source}")] = None
+    return list(lines)
 
 
 def _column_text(leaderboard: Leaderboard, dataset: str, column: str) -> str:
@@ -697,7 +731,15 @@ def _run_text(run: Run) -> str:
 
 
 def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
-    return {entry.model: entry.record.config for entry in leaderboard.entries}
+    return {entry.model: {**entry.record.config, **_origin_fields(entry.record)} for entry in leaderboard.entries}
+
+
+def _origin_fields(record: CellRecord) -> dict[str, str]:
+    """Where a model made elsewhere came from (genbench.origins): the kind, the file and its SHA-256."""
+    origin = record.provenance.get("origin")
+    if not isinstance(origin, dict):
+        return {}
+    return {"origin": f"{origin.get('kind', 'file')} {origin.get('file')}, sha256 {origin.get('sha256')}"}
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -705,17 +747,20 @@ def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
 
 def format_leaderboard(leaderboard: Leaderboard) -> str:
     """The leaderboard for a terminal: one fixed-width table per data set, then failures, N/A reasons, notes."""
+    import pandas as pd
+
     blocks = []
     for dataset in leaderboard.datasets:
         headers, rows = table_rows(leaderboard, dataset)
         # The failed column shows its count here; the errors follow the table, where long lines do no harm.
         cells = [[*(_marked(cell) for cell in row[:-1]), str(row[-1].sort_value).removesuffix(".0")] for row in rows]
-        frame = pd.DataFrame(cells, columns=headers)
-        lines = [f"== {dataset} ==", frame.to_string(index=False)]
+        # Names and errors come from files anyone could have written: each stays on its line, without escapes.
+        frame = pd.DataFrame([[terminal_safe(cell) for cell in row] for row in cells], columns=headers)
+        lines = [terminal_safe(f"== {dataset} =="), frame.to_string(index=False)]
         lines += [f"failed: {row[0].text}: {row[-1].text}" for row in rows if row[-1].text != "0"]
         lines += _na_notes(headers, rows)
-        blocks.append("\n".join(lines))
-    notes = [f"note: {note}" for note in leaderboard.notes]
+        blocks.append("\n".join([lines[0], lines[1], *(terminal_safe(line) for line in lines[2:])]))
+    notes = [terminal_safe(f"note: {note}") for note in leaderboard.notes]
     legend = f"mean ± {leaderboard.confidence:.0%} CI half-width over seeds; * best of its column"
     return "\n\n".join([*blocks, "\n".join([legend, *notes])])
 
@@ -754,8 +799,8 @@ def render_markdown(leaderboard: Leaderboard) -> str:
 
 
 def _md(text: str) -> str:
-    """Plugin text as literal Markdown: no HTML, no table breaks, one line."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    """Plugin text as literal Markdown: no link, no HTML, no table break, one line."""
+    return markdown_safe(text)
 
 
 def _md_cell(cell: TableCell) -> str:
@@ -946,11 +991,12 @@ def _html_models(leaderboard: Leaderboard, dataset: str) -> str:
 def _html_samples(leaderboard: Leaderboard, dataset: str, model: str) -> str:
     entries = sorted(_entries_of(leaderboard, dataset, model), key=lambda e: (e.record.status != "ok", e.record.seed))
     for entry in entries:
+        directory = RunDirectory(entry.run.root)
         samples = entry.run.root / "samples" / f"{entry.record.cell_id}.png"
-        if samples.is_file():
+        if samples.is_file() and directory.inside(samples):
             real = entry.run.root / "samples" / f"real-{entry.record.dataset}.png"
             figures = [_figure(samples, f"{model}, seed {entry.record.seed}", "samples")]
-            if real.is_file():
+            if real.is_file() and directory.inside(real):
                 figures.append(_figure(real, "real test images", "real"))
             return "".join(figures)
     return '<p class="no-samples">No samples (the model cannot sample, or every cell failed).</p>'
@@ -1070,8 +1116,10 @@ def default_out_dir(paths: Sequence[Path]) -> Path:
 def report_command(paths: Sequence[Path], out_dir: Path | None = None) -> int:
     """``genbench report PATH... [--out DIR]``: print the leaderboard and write its Markdown and HTML."""
     paths = [Path(path) for path in paths]
+    if out_dir is not None:
+        check_writable_folder(out_dir, "--out")
     leaderboard = build_leaderboard(paths)
     markdown, page = write_leaderboard(leaderboard, out_dir if out_dir is not None else default_out_dir(paths))
-    print(format_leaderboard(leaderboard))
-    print(f"\nleaderboard: {markdown}\n             {page}")
+    print(terminal_safe(format_leaderboard(leaderboard), one_line=False))
+    print(terminal_safe(f"\nleaderboard: {markdown}\n             {page}", one_line=False))
     return 0

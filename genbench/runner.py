@@ -15,21 +15,37 @@ import random
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
-from torchvision.utils import save_image
-from tqdm.auto import tqdm
 
-from genbench.config import RunRequest, cell_id, checkpoint_key, resolve_config
-from genbench.plugins import METRIC, Registry, load_plugins
+from genbench.config import (
+    SAMPLES_MODEL,
+    RunRequest,
+    cell_id,
+    check_request,
+    checkpoint_key,
+    resolve_config,
+    stable_hash,
+)
+from genbench.identity import genbench_version
+from genbench.origins import (
+    Origin,
+    apply_sidecar_configs,
+    find_origins,
+    model_options,
+    read_checkpoints,
+    sample_set_specs,
+    use_origin,
+)
+from genbench.plugins import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.report import write_run_leaderboard
-from genbench.store import RunDirectory, records_frame, write_atomic
+from genbench.store import RunDirectory, check_writable_folder, records_frame, remove_stale_temporaries, write_atomic
+from genbench.text import warn
 from genbench.types import (
     SAMPLE,
     CellRecord,
@@ -42,7 +58,12 @@ from genbench.types import (
     MetricSpec,
     ModelSpec,
     NotApplicable,
+    TrainingDiverged,
 )
+from genbench.validation import non_finite_paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLE_GRID_SIZE = 64
 #: Packages whose versions go into run.json, as far as they are installed.
@@ -62,6 +83,8 @@ class PreparedRun:
     dataset: Dataset
     device: torch.device
     directory: RunDirectory
+    #: Models made elsewhere (--checkpoint, --sample-set, the samples plugin), built once; they are never fitted.
+    origins: dict[str, Origin] = field(default_factory=dict)
 
     @property
     def metric_columns(self) -> list[str]:
@@ -82,19 +105,27 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRun:
     """Check the request and load the data; raise GenbenchError on the first mistake, before any write."""
+    check_request(request)
     registry = registry or load_plugins(request.plugins)
-    if not request.models:
+    if not request.models and not request.sample_sets:
         raise GenbenchError("no models given; name some with --models, e.g. --models vae,gan,pixelcnn")
     if not request.seeds:
         raise GenbenchError("no seeds given; e.g. --seeds 0,1,2")
     if request.epochs is not None and request.epochs < 1:
         raise GenbenchError(f"--epochs must be at least 1, got {request.epochs}")
-    models = [registry.model(name) for name in request.models]
+    models = [registry.model(name) for name in request.models] + sample_set_specs(request, registry)
+    model_names = [spec.name for spec in models]
+    stray_reruns = sorted(set(request.rerun or []) - set(model_names))
+    if stray_reruns:
+        raise GenbenchError(
+            f"--rerun {','.join(stray_reruns)}: not a model of this run ({', '.join(model_names)}); "
+            "give --rerun alone to rerun every cell"
+        )
     metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
     metrics = [registry.metric(name) for name in metric_names]
     dataset_spec = registry.dataset(request.dataset)
     for label, options, known in (
-        ("model", request.model_options, request.models),
+        ("model", request.model_options, model_names),
         ("metric", request.metric_options, metric_names),
     ):
         stray = sorted(set(options) - set(known))
@@ -102,7 +133,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
             raise GenbenchError(f"options given for {label}s {stray} that this run does not use ({', '.join(known)})")
     model_configs = {
         spec.name: resolve_config(
-            spec.config_class, request.model_options.get(spec.name, {}), f"model {spec.name!r}", request.epochs
+            spec.config_class, model_options(request, spec.name), f"model {spec.name!r}", request.epochs
         )
         for spec in models
     }
@@ -113,13 +144,69 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         for spec in metrics
     }
     device = resolve_device(request.device)
+    check_writable_folder(request.results_dir, "--results-dir")
+    check_writable_folder(request.results_dir / request.run_name(), "the run folder")
+    weights = read_checkpoints(request, model_names)
     if request.data_root is not None and not request.data_root.is_dir():
         raise GenbenchError(f"--data-root {request.data_root} does not exist or is not a directory")
     dataset = dataset_spec.load(
         DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
     )
+    apply_sidecar_configs(request, models, model_configs, weights)
+    built = {spec.name: build_untrained(spec, model_configs[spec.name], dataset) for spec in models}
+    origins = find_origins(built, dataset, weights)
+    capabilities = frozenset().union(*(model.capabilities for model in built.values()))
+    check_metrics(request, registry, capabilities, metrics, metric_configs, dataset, device)
     directory = RunDirectory(request.results_dir / request.run_name())
-    return PreparedRun(request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory)
+    for plugin in registry.broken:  # what it provides is missing from "every installed metric", say so
+        warn(f"plugin {plugin.name!r} from {plugin.origin} is broken and not used: {plugin.error}")
+    return PreparedRun(
+        request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
+    )
+
+
+def check_metrics(
+    request: RunRequest,
+    registry: Registry,
+    capabilities: frozenset[str],
+    metrics: list[MetricSpec],
+    metric_configs: dict[str, Any],
+    dataset: Dataset,
+    device: torch.device,
+) -> None:
+    """Check every metric's options and extractor (a weights file missing offline) before any cell runs, rather
+    than when its cell comes, after the cells before it have trained."""
+    for metric in metrics:
+        # A metric that applies to none of the models gives N/A everywhere: nothing of it needs to work.
+        applies = not metric.requires_any or bool(metric.requires_any & capabilities)
+        if metric.check is not None and applies:
+            metric.check(
+                EvalContext(
+                    dataset=dataset,
+                    device=device,
+                    seed=request.seeds[0],
+                    generator=torch.Generator().manual_seed(request.seeds[0]),
+                    config=metric_configs[metric.name],
+                    registry=registry,
+                    cache_dir=cache_dir(request.results_dir),
+                    options=request.plugin_options,
+                )
+            )
+
+
+def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> GenerativeModel:
+    """The model's factory on the data's shape and levels, before any cell runs: a config that does not fit the
+    data is the user's one-line error, not a failure found after the cells before it have trained."""
+    info = dataset.info
+    try:
+        return spec.factory(config, info)
+    except GenbenchError:
+        raise
+    except Exception as error:  # a config the architecture cannot take (the plugin did not check it itself)
+        raise GenbenchError(
+            f"model {spec.name!r} cannot be built for data set {dataset.name!r} ({'x'.join(map(str, info.shape))}, "
+            f"{info.levels} levels) with its config: {type(error).__name__}: {' '.join(str(error).split())}"
+        ) from error
 
 
 def execute(
@@ -130,21 +217,25 @@ def execute(
     echo: Callable[[str], None] = lambda line: None,
 ) -> pd.DataFrame:
     """Run every cell of a prepared run, resuming finished ones, and return the results table."""
+    from tqdm.auto import tqdm
+
     directory = run.directory
     directory.create()
+    stale = remove_stale_temporaries([directory.root, cache_dir(run.request.results_dir)])
+    if stale:
+        echo(f"removed {len(stale)} half-written temporary files that an interrupted run left behind")
     started = _now()
     cells = [(spec, seed) for spec in run.models for seed in run.request.seeds]
     metric_settings = {spec.name: _as_dict(run.metric_configs[spec.name]) for spec in run.metrics}
-    # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too.
-    evaluation = {"metrics": metric_settings, "plugin_options": _as_dict(run.request.plugin_options)}
+    # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too; so
+    # does the code of the metrics and of the extractors they use.
+    evaluation = {
+        "metrics": metric_settings,
+        "plugin_options": _as_dict(run.request.plugin_options),
+        "code": evaluation_code(run),
+    }
     ids = {
-        (spec.name, seed): cell_id(
-            spec.name,
-            run.dataset.name,
-            seed,
-            checkpoint_key(spec.name, run.model_configs[spec.name], dict(run.dataset.provenance), seed),
-            evaluation,
-        )
+        (spec.name, seed): cell_id(spec.name, run.dataset.name, seed, model_key(run, spec, seed), evaluation)
         for spec, seed in cells
     }
     run_info = {
@@ -156,6 +247,7 @@ def execute(
         "column_specs": {c.name: dataclasses.asdict(c) for m in run.metrics for c in m.columns},
         "column_metrics": {c.name: m.name for m in run.metrics for c in m.columns},
         "dataset": dict(run.dataset.provenance),
+        "origins": {name: origin.description for name, origin in run.origins.items()},
         "device": _device_description(run.device),
         "packages": _package_versions(),
         "python": platform.python_version(),
@@ -171,12 +263,15 @@ def execute(
     records = []
     for spec, seed in tqdm(cells, desc="cells", disable=not progress):
         identifier = ids[(spec.name, seed)]
-        record = directory.read_cell(identifier)
+        rerun = rerun_requested(run.request, spec.name)
+        record = None if rerun else directory.read_cell(identifier)
         if record is not None and record.status == "ok":
             echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
         else:
-            echo(f"{spec.name} seed {seed}: running")
-            record = run_cell(run, spec, seed, identifier, progress=progress)
+            origin = run.origins.get(spec.name)
+            note = "--rerun: training and evaluating again" if rerun else "running"
+            echo(f"{spec.name} seed {seed}: {note}" + (f" ({origin.note})" if origin else ""))
+            record = run_cell(run, spec, seed, identifier, progress=progress, retrain=rerun)
             directory.write_cell(record)
             run.registry.pm.hook.genbench_cell_finished(record=record)
         records.append(record)
@@ -189,10 +284,51 @@ def execute(
     return frame
 
 
-def run_cell(run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, progress: bool) -> CellRecord:
-    """Train or load one model, evaluate every metric, and describe the outcome; failures are recorded."""
+def rerun_requested(request: RunRequest, model: str) -> bool:
+    """--rerun (every model) or --rerun MODEL,...: retrain the model and evaluate its cells again."""
+    return request.rerun is not None and (not request.rerun or model in request.rerun)
+
+
+def model_key(run: PreparedRun, spec: ModelSpec, seed: int) -> str:
+    """What determines a cell's model: its checkpoint key (model, config, data, seed and the code of the model's
+    and the data set's plugins), and the SHA-256 of the file it came from, if any."""
     config = run.model_configs[spec.name]
-    key = checkpoint_key(spec.name, config, dict(run.dataset.provenance), seed)
+    key = checkpoint_key(spec.name, config, dict(run.dataset.provenance), seed, code=model_code(run, spec))
+    origin = run.origins.get(spec.name)
+    return key if origin is None else stable_hash({"checkpoint": key, "origin_sha256": origin.sha256})
+
+
+def model_code(run: PreparedRun, spec: ModelSpec) -> dict[str, Any]:
+    """The code a checkpoint depends on: genbench, the model's plugin and the data set's plugin."""
+    # A sample set is a named instance of the samples model: its code is that plugin's.
+    plugin_model = SAMPLES_MODEL if spec.name in run.request.sample_sets else spec.name
+    return {
+        "genbench": genbench_version(),
+        "model": run.registry.plugin_of(MODEL, plugin_model).code,
+        "dataset": run.registry.plugin_of(DATASET, run.request.dataset).code,
+    }
+
+
+def evaluation_code(run: PreparedRun) -> dict[str, Any]:
+    """The code evaluation depends on beyond the checkpoint: each metric's plugin, and the plugins of the feature
+    extractors that metric options name (a metric's default extractor is its own plugin's code)."""
+    options = [value for config in run.metric_configs.values() for value in (_as_dict(config) or {}).values()]
+    named = sorted({value for value in options if isinstance(value, str)} & set(run.registry.names(EXTRACTOR)))
+    return {
+        "genbench": genbench_version(),
+        "metrics": {spec.name: run.registry.plugin_of(METRIC, spec.name).code for spec in run.metrics},
+        "extractors": {name: run.registry.plugin_of(EXTRACTOR, name).code for name in named},
+    }
+
+
+def run_cell(
+    run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, progress: bool, retrain: bool = False
+) -> CellRecord:
+    """Train (or load) one model, evaluate every metric, and describe the outcome; failures are recorded.
+
+    ``retrain`` fits the model even where a checkpoint exists (--rerun), and replaces that checkpoint."""
+    config = run.model_configs[spec.name]
+    key = model_key(run, spec, seed)
     record = CellRecord(
         cell_id=identifier,
         model=spec.name,
@@ -206,7 +342,7 @@ def run_cell(run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, p
         started=_now(),
     )
     try:
-        model = obtain_model(run, spec, config, seed, key, record, progress=progress)
+        model = obtain_model(run, spec, config, seed, key, record, progress=progress, retrain=retrain)
         evaluate(run, model, seed, record, progress=progress)
         save_sample_grid(run, model, seed, identifier)
     except GenbenchError:
@@ -230,12 +366,25 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def obtain_model(
-    run: PreparedRun, spec: ModelSpec, config: Any, seed: int, key: str, record: CellRecord, *, progress: bool
+    run: PreparedRun,
+    spec: ModelSpec,
+    config: Any,
+    seed: int,
+    key: str,
+    record: CellRecord,
+    *,
+    progress: bool,
+    retrain: bool = False,
 ) -> GenerativeModel:
-    """Load the checkpoint with this key, or fit the model (seeded) and save one."""
+    """Load the checkpoint with this key (unless ``retrain``), or fit the model (seeded) and save one; a model
+    made elsewhere as is."""
     generator = seed_everything(seed)
+    if spec.name in run.origins:
+        made_elsewhere = use_origin(run.origins[spec.name], record)
+        made_elsewhere.to(run.device)
+        return made_elsewhere
     model = spec.factory(config, run.dataset.info)
-    saved = run.directory.load_checkpoint(key)
+    saved = None if retrain else run.directory.load_checkpoint(key)
     if saved is not None:
         tensors, meta = saved
         model.load_state_dict(tensors)
@@ -249,7 +398,7 @@ def obtain_model(
         seed=seed,
         generator=generator,
         progress=progress,
-        on_curve=lambda step, values: curve.append({"step": float(step), **{k: float(v) for k, v in values.items()}}),
+        on_curve=lambda step, values: curve.append(curve_point(step, values)),
     )
     _synchronize(run.device)
     start = time.perf_counter()
@@ -269,6 +418,15 @@ def obtain_model(
     }
     run.directory.save_checkpoint(key, model.state_dict(), meta)
     return model
+
+
+def curve_point(step: int, values: Mapping[str, float]) -> dict[str, float]:
+    """One point of a training curve; a NaN or infinite loss ends the fit here, where it arose."""
+    point = {"step": float(step), **{name: float(value) for name, value in values.items()}}
+    diverged = sorted(name for name, value in point.items() if not math.isfinite(value))
+    if diverged:
+        raise TrainingDiverged(f"{', '.join(diverged)} became {point[diverged[0]]} at step {step}")
+    return point
 
 
 def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRecord, *, progress: bool) -> None:
@@ -311,6 +469,12 @@ def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRe
                 record.error = record.error or f"metric {metric.name} gave {value!r} for {column}"
                 continue
             record.metrics[column] = float(value)
+        unwritable = non_finite_paths(result.provenance)
+        if unwritable:
+            record.error = (
+                record.error or f"metric {metric.name} gave a NaN or infinity in its provenance: {unwritable}"
+            )
+            continue
         record.provenance[metric.name] = result.provenance
 
 
@@ -322,8 +486,11 @@ def cache_dir(results_dir: Path) -> Path:
 def save_sample_grid(run: PreparedRun, model: GenerativeModel, seed: int, identifier: str) -> None:
     if SAMPLE not in model.capabilities:
         return
-    with torch.no_grad():
-        images = model.sample(SAMPLE_GRID_SIZE, torch.Generator().manual_seed(seed))
+    try:
+        with torch.no_grad():
+            images = model.sample(SAMPLE_GRID_SIZE, torch.Generator().manual_seed(seed))
+    except NotApplicable:  # a file of fewer images than a grid: no grid rather than repeated images
+        return
     _write_grid(images, run.dataset.test.levels, run.directory.samples / f"{identifier}.png")
 
 
@@ -334,6 +501,8 @@ def _save_real_grid(run: PreparedRun) -> None:
 
 
 def _write_grid(images: torch.Tensor, levels: int, path: Path) -> None:
+    from torchvision.utils import save_image
+
     scaled = images.float() / (levels - 1)
     # Small images (8x8 digits) are enlarged so that the grid is legible in a report.
     if scaled.shape[-1] < 32:

@@ -151,7 +151,12 @@ class FitContext:
 
 @runtime_checkable
 class GenerativeModel(Protocol):
-    """What a model factory returns. Methods outside ``capabilities`` may raise NotImplementedError."""
+    """What a model factory returns. Methods outside ``capabilities`` may raise NotImplementedError.
+
+    Optional attributes: ``origin``, a dict with ``file`` and ``sha256``, marks a model made elsewhere, which the
+    runner never fits (see genbench.origins); ``stored_samples = True`` marks one that reads its images rather
+    than generating them, so it has no sampling time.
+    """
 
     #: A subset of {"sample", "log_likelihood", "elbo"}.
     capabilities: frozenset[str]
@@ -181,7 +186,8 @@ class GenerativeModel(Protocol):
 class ModelSpec:
     name: str
     description: str
-    #: A dataclass whose fields are the model's hyperparameters; every field needs a default.
+    #: A dataclass whose fields are the model's hyperparameters; every field needs a default. Options are
+    #: checked against the field annotations; a ``__post_init__`` raising ValueError checks value ranges.
     config_class: type
     #: Builds an untrained model from a config instance and the data's shape and levels.
     factory: Callable[[Any, DataInfo], GenerativeModel]
@@ -249,6 +255,9 @@ class MetricSpec:
     compute: Callable[[GenerativeModel, EvalContext], MetricResult]
     #: A dataclass of the metric's options (e.g. the number of importance samples), or None.
     config_class: type | None = None
+    #: Checks the resolved options (``ctx.config``) against the loaded data before any cell runs, and raises
+    #: GenbenchError if they cannot work (a bad option, a feature extractor that cannot load); cheap, no training.
+    check: Callable[[EvalContext], None] | None = None
 
     def default_config(self) -> Any:
         return None if self.config_class is None else self.config_class()
@@ -264,6 +273,10 @@ class ExtractorSpec:
     #: Builds the extractor for a data set: returns a function from uint8 images to float64 features
     #: (n, d), and a dict that identifies it (weights hash, training data) for caching reference statistics.
     load: Callable[[Dataset, EvalContext], tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]]
+    #: Says before any cell runs whether ``load`` can work for this data and these options (a weights file that is
+    #: there, labels to train on), raising GenbenchError if not; it builds no network and trains nothing (it may
+    #: fetch a missing weights file, as ``load`` would, so that being offline shows before the first cell).
+    check: Callable[[Dataset, EvalContext], None] | None = None
 
 
 # ------------------------------------------------------------------------------------------ options

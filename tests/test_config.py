@@ -30,8 +30,15 @@ class ToyConfig:
 
 
 def test_names_and_seeds() -> None:
-    assert parse_names("vae, gan,vae", "--models") == ["vae", "gan"]
-    assert parse_seeds("2,0,2") == [2, 0]
+    assert parse_names("vae, gan", "--models") == ["vae", "gan"]
+    assert parse_seeds("2,0") == [2, 0]
+    with pytest.raises(GenbenchError, match="--models gives vae more than once"):
+        parse_names("vae, gan,vae", "--models")
+    with pytest.raises(GenbenchError, match="--seeds gives 2 more than once"):
+        parse_seeds("2,0,2")
+    assert parse_seeds(str(2**32 - 1)) == [2**32 - 1]
+    with pytest.raises(GenbenchError, match=r"seed 4294967296 is out of range; seeds must be in \[0, 2\*\*32\)"):
+        parse_seeds(str(2**32))
     for bad in ("", ",", "vae,,gan", "vae gan", "a;b"):
         with pytest.raises(GenbenchError, match="malformed"):
             parse_names(bad, "--models")
@@ -45,10 +52,12 @@ def test_options_are_checked_against_the_config_fields() -> None:
     assert config == ToyConfig(width=4, rate=1.0, epochs=2)
     with pytest.raises(GenbenchError, match="model 'toy' has no option 'depth'; its options: width, rate, loss"):
         resolve_config(ToyConfig, {"depth": 3}, "model 'toy'")
-    with pytest.raises(GenbenchError, match="option 'width' must be a int like 8, got 'wide'"):
+    with pytest.raises(GenbenchError, match="option 'width' must be an integer, got 'wide'"):
         resolve_config(ToyConfig, {"width": "wide"}, "model 'toy'")
-    with pytest.raises(GenbenchError, match="option 'width' must be a int"):
+    with pytest.raises(GenbenchError, match="option 'width' must be an integer, got True"):
         resolve_config(ToyConfig, {"width": True}, "model 'toy'")
+    with pytest.raises(GenbenchError, match="option 'rate' must be a finite number, got False"):
+        resolve_config(ToyConfig, {"rate": False}, "model 'toy'")
 
 
 def test_suite_file_then_command_line(tmp_path: Path) -> None:
@@ -74,11 +83,14 @@ def test_bad_suite_files_are_explained(tmp_path: Path) -> None:
 
 def test_hashes_are_stable_and_sensitive() -> None:
     data = {"dataset": "digits", "fingerprint": "abc", "levels": 17, "shape": [1, 8, 8], "split": "s"}
-    key = checkpoint_key("toy", ToyConfig(), data, 0)
-    assert key == checkpoint_key("toy", ToyConfig(), dict(reversed(data.items())), 0)
-    assert key != checkpoint_key("toy", ToyConfig(width=9), data, 0)
-    assert key != checkpoint_key("toy", ToyConfig(), {**data, "fingerprint": "abd"}, 0)
-    assert key != checkpoint_key("toy", ToyConfig(), data, 1)
+    code = {"genbench": "0.1.0", "model": {"plugin": "toy", "source": "0123"}}
+    key = checkpoint_key("toy", ToyConfig(), data, 0, code=code)
+    assert key == checkpoint_key("toy", ToyConfig(), dict(reversed(data.items())), 0, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(width=9), data, 0, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(), {**data, "fingerprint": "abd"}, 0, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(), data, 1, code=code)
+    assert key != checkpoint_key("toy", ToyConfig(), data, 0, code={**code, "genbench": "0.2.0"})
+    assert key != checkpoint_key("toy", ToyConfig(), data, 0, code={**code, "model": {"plugin": "toy", "source": "4"}})
     assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
 
 

@@ -129,7 +129,7 @@ def test_a_sample_of_the_wrong_shape_is_reported(digits: Dataset, registry: Regi
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"n_samples": 1}, "n_samples must be an integer of at least 2"), ({"batch_size": 0}, "batch_size")],
+    [({"n_samples": 1}, "n_samples must be at least 2"), ({"batch_size": 0}, "batch_size")],
 )
 def test_bad_options_are_user_errors(
     options: dict[str, Any], message: str, digits: Dataset, registry: Registry, tmp_path: Path

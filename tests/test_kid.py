@@ -147,5 +147,5 @@ def test_subsets_take_at_most_half_the_smaller_set(
 
 def test_bad_subset_options_are_a_user_error(digits: Dataset, registry_with_pixels: Registry, tmp_path: Path) -> None:
     model = IndependentPixels(IndependentConfig(), digits.info)
-    with pytest.raises(GenbenchError, match="subset_size must be >= 2"):
+    with pytest.raises(GenbenchError, match="subset_size must be at least 2"):
         kid_of(model, digits, registry_with_pixels, tmp_path, subset_size=1)

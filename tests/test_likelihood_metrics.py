@@ -56,7 +56,8 @@ def test_add_one_smoothing_matches_counting_by_hand() -> None:
 
 def test_samples_follow_the_fitted_probabilities() -> None:
     images = torch.tensor([0, 1, 1, 1], dtype=torch.uint8).reshape(4, 1, 1, 1)
-    model = IndependentPixels(IndependentConfig(pseudocount=0.0), DataInfo((1, 1, 1), 2))
+    # A vanishing pseudocount: the maximum-likelihood fit (0 itself is refused, it gives unseen values log 0).
+    model = IndependentPixels(IndependentConfig(pseudocount=1e-9), DataInfo((1, 1, 1), 2))
     model.fit(ImageData(images, 2), FitContext(torch.device("cpu"), 0, torch.Generator()))
     samples = model.sample(20000, torch.Generator().manual_seed(0))
     assert samples.dtype == torch.uint8 and samples.shape == (20000, 1, 1, 1)

@@ -66,7 +66,10 @@ def test_pixelcnn_beats_its_untrained_self_and_the_baseline(digits: Dataset, ind
     model.fit(digits.train, cpu_context())
     after = nll_of(model, digits)
     assert after < before and after < nll_of(independent, digits) - 10.0
-    check_samples(model.sample(100, torch.Generator().manual_seed(1)), digits)  # one network pass per pixel
+    check_samples(model.sample(SAMPLES, torch.Generator().manual_seed(1)), digits)
+    # Trained conditionals are peaked, unlike the random weights of test_pixelcnn_sampler.py: the same draws still.
+    cached = model.sample(16, torch.Generator().manual_seed(2))
+    assert torch.equal(cached, model.sample_plain(16, torch.Generator().manual_seed(2)))
 
 
 def test_vae_beats_its_untrained_self_and_the_baseline(digits: Dataset, independent: IndependentPixels) -> None:

@@ -151,8 +151,8 @@ def test_training_under_bfloat16_autocast_keeps_the_loss_in_float32() -> None:
 def test_bad_configs_are_user_errors() -> None:
     with pytest.raises(GenbenchError, match="block"):
         PixelCNN(PixelCNNConfig(block="lstm"), DataInfo((1, 8, 8), 17))
-    with pytest.raises(GenbenchError, match="multiple of 6"):
-        PixelCNN(PixelCNNConfig(channels=64), DataInfo((3, 8, 8), 17))
+    with pytest.raises(GenbenchError, match="channels must be at least 1"):
+        PixelCNN(PixelCNNConfig(channels=0), DataInfo((3, 8, 8), 17))
     with pytest.raises(GenbenchError, match="odd"):
         PixelCNN(PixelCNNConfig(kernel=4), DataInfo((1, 8, 8), 17))
 

@@ -19,7 +19,7 @@ import pytest
 import genbench
 from genbench import report
 from genbench.stats import confidence_interval
-from genbench.store import load_results
+from genbench.store import load_results, write_checked_json
 
 SEEDS = [0, 1, 2]
 Cell = dict[str, Any]
@@ -47,7 +47,7 @@ def edit_cells(run_dir: Path, change: Callable[[Cell], None], seeds: list[int] =
         cell = json.loads(path.read_text())
         if cell["seed"] in seeds:
             change(cell)
-            path.write_text(json.dumps(cell))
+            write_checked_json(path, cell)  # an edited record, not a damaged one: it carries a valid checksum
 
 
 def edit_run_json(run_dir: Path, change: Callable[[Cell], None]) -> None:

@@ -18,6 +18,7 @@ from PIL import Image, ImageStat
 import genbench
 from conftest import REPO
 from genbench import report
+from genbench.store import write_checked_json
 
 HOSTILE = "<script>document.title='owned'</script>"
 
@@ -42,7 +43,7 @@ def page(browser: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in (worse / "cells").glob("*.json"):
         cell = json.loads(path.read_text())
         cell.update(model=HOSTILE, metrics={key: value * 2 for key, value in cell["metrics"].items()})
-        path.write_text(json.dumps(cell))
+        write_checked_json(path, cell)  # an edited record, not a damaged one: it carries a valid checksum
     _, html_path = report.write_leaderboard(report.build_leaderboard([results]), results)
     return html_path
 

@@ -70,11 +70,11 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: p
     real_run_cell = runner.run_cell
     calls: list[int] = []
 
-    def interrupt_on_second_seed(run, spec, seed, identifier, *, progress):  # type: ignore[no-untyped-def]
+    def interrupt_on_second_seed(run, spec, seed, identifier, **options):  # type: ignore[no-untyped-def]
         calls.append(seed)
         if seed == 1:
             raise KeyboardInterrupt
-        return real_run_cell(run, spec, seed, identifier, progress=progress)
+        return real_run_cell(run, spec, seed, identifier, **options)
 
     monkeypatch.setattr(runner, "run_cell", interrupt_on_second_seed)
     with pytest.raises(KeyboardInterrupt):

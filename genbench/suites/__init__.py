@@ -128,6 +128,12 @@ def suites_table() -> list[tuple[str, str, str]]:
     return rows
 
 
+def layers_set(key: str, suite: str | None, config: Path | None) -> bool:
+    """Whether the packaged suite or the config file sets ``key`` (rather than leaving the default)."""
+    in_suite = suite is not None and key in load_suite(suite).settings
+    return in_suite or (config is not None and key in read_suite(config))
+
+
 def drop_unused_suite_options(request: RunRequest, suite: str | None, config: Path | None) -> None:
     """Drop a suite's option tables for models and metrics that the final request does not run.
 

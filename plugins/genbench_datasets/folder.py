@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
 from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
@@ -15,12 +14,32 @@ SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 0.2
 
 
+def unreadable_image_errors() -> tuple[type[Exception], ...]:
+    """What PIL raises for a file that is not a readable image: unidentified or truncated (OSError), a header
+    that makes no sense (ValueError, SyntaxError), or a decompression bomb."""
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
 def read_image(path: Path, mode: str) -> np.ndarray:
+    from PIL import Image
+
     try:
         with Image.open(path) as picture:
             return np.asarray(picture.convert(mode))
-    except OSError as error:
-        raise GenbenchError(f"cannot read image {path}: {error}") from error
+    except unreadable_image_errors() as error:
+        raise GenbenchError(f"cannot read image {path}: {error}; remove or replace it") from None
+
+
+def image_mode(path: Path) -> str:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            return str(picture.mode)
+    except unreadable_image_errors() as error:
+        raise GenbenchError(f"cannot read image {path}: {error}; remove or replace it") from None
 
 
 def load_folder(options: DatasetOptions) -> Dataset:
@@ -32,10 +51,7 @@ def load_folder(options: DatasetOptions) -> Dataset:
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
     if len(paths) < 2:
         raise GenbenchError(f"found {len(paths)} PNG/JPEG images under {root}; the folder data set needs at least 2")
-    modes = []
-    for path in paths:
-        with Image.open(path) as picture:
-            modes.append(picture.mode)
+    modes = [image_mode(path) for path in paths]
     gray = all(mode in ("L", "1") for mode in modes)
     arrays = [read_image(path, "L" if gray else "RGB") for path in paths]
     sizes = {array.shape for array in arrays}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,19 @@ TEST_FRACTION_OF_TEST_SPLIT = 0.2
 DEFAULT_ROOT = Path.home() / ".cache" / "genbench" / "data"
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, rank: int | None = None) -> np.ndarray:
     """An IDX file (optionally gzipped): magic (2 zero bytes, type, rank), big-endian int32 sizes, then uint8."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    if raw[:3] != b"\x00\x00\x08":
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as error:
+        raise GenbenchError(f"cannot read {path} ({error}); is it a complete MNIST download?") from None
+    if raw[:3] != b"\x00\x00\x08" or len(raw) < 4:
         raise GenbenchError(f"{path} is not an IDX file of unsigned bytes; is it a complete MNIST download?")
-    rank = raw[3]
+    rank = raw[3] if rank is None else rank
+    if raw[3] != rank or len(raw) < 4 + 4 * rank:
+        raise GenbenchError(
+            f"{path} has a damaged header (rank {raw[3]}, {len(raw)} bytes); is it a complete download?"
+        )
     sizes = np.frombuffer(raw, dtype=">i4", count=rank, offset=4)
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)
     if body.size != int(np.prod(sizes)):
@@ -46,8 +54,13 @@ def read_split(root: Path, split: str) -> ImageData | None:
     images_path, labels_path = (find_file(root, stem) for stem in FILES[split])
     if images_path is None or labels_path is None:
         return None
-    images = torch.from_numpy(read_idx(images_path).copy()).unsqueeze(1)
-    labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
+    images = torch.from_numpy(read_idx(images_path, rank=3).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(labels_path, rank=1).astype(np.int64))
+    if len(labels) != len(images):
+        raise GenbenchError(
+            f"{labels_path} has {len(labels)} labels but {images_path} has {len(images)} images; "
+            "are both from the same, complete MNIST download?"
+        )
     return ImageData(images, 256, labels)
 
 

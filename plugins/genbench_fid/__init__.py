@@ -8,17 +8,18 @@ labels), so a third party can add one and every feature-based metric can use it 
 from __future__ import annotations
 
 import genbench
-from genbench_fid.feature_extractor_classifier import load_classifier
-from genbench_fid.feature_extractor_inception import load_inception
-from genbench_fid.metric_fid import KEY_METRIC_FID, REFERENCE_OPTION, FidConfig, compute_fid
+from genbench_fid.feature_extractor_classifier import check_classifier, load_classifier
+from genbench_fid.feature_extractor_inception import check_inception, load_inception
+from genbench_fid.metric_fid import KEY_METRIC_FID, REFERENCE_OPTION, FidConfig, check_fid, compute_fid
 from genbench_fid.metric_is import KEY_METRIC_IS_MEAN, KEY_METRIC_IS_STD, IsConfig, compute_is
-from genbench_fid.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, KidConfig, compute_kid
+from genbench_fid.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, KidConfig, check_kid, compute_kid
 from genbench_fid.metric_prc import (
     KEY_METRIC_PRECISION,
     KEY_METRIC_RECALL,
     PrecisionRecallConfig,
     compute_precision_recall,
 )
+from genbench_fid.sample_features import extractor_check
 
 SAMPLE = frozenset({genbench.SAMPLE})
 
@@ -33,6 +34,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             SAMPLE,
             compute_fid,
             FidConfig,
+            check=check_fid,
         ),
         genbench.MetricSpec(
             KEY_METRIC_KID_MEAN,
@@ -44,6 +46,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             SAMPLE,
             compute_kid,
             KidConfig,
+            check=check_kid,
         ),
         genbench.MetricSpec(
             KEY_METRIC_IS_MEAN,
@@ -55,6 +58,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             SAMPLE,
             compute_is,
             IsConfig,
+            check=extractor_check(IsConfig, KEY_METRIC_IS_MEAN),
         ),
         genbench.MetricSpec(
             "precision_recall",
@@ -66,6 +70,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             SAMPLE,
             compute_precision_recall,
             PrecisionRecallConfig,
+            check=extractor_check(PrecisionRecallConfig, "precision_recall"),
         ),
     ]
 
@@ -93,10 +98,12 @@ def genbench_feature_extractors() -> list[genbench.ExtractorSpec]:
             "inception",
             "InceptionV3 pool3, 2048-d: the standard FID features (torch-fidelity; weights downloaded or a local file)",
             load_inception,
+            check=check_inception,
         ),
         genbench.ExtractorSpec(
             "classifier",
             "penultimate features of a small CNN trained (once, seeded, cached) on the data set's own labels",
             load_classifier,
+            check=check_classifier,
         ),
     ]

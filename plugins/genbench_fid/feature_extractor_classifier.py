@@ -22,6 +22,8 @@ from torch import nn
 
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
 from genbench.features import cached_tensors, dataset_fingerprint
+from genbench.plugins import EXTRACTOR
+from genbench.validation import require_at_least, require_positive
 from genbench_fid.sample_features import FeaturesWithLogits
 
 #: Bump when the network or the training loop changes: every cached classifier is then trained again.
@@ -38,6 +40,10 @@ class ClassifierConfig:
     batch_size: int = 128
     lr: float = 3e-3
     seed: int = 0  # one seed for everyone, so every run on the same data gets the same extractor
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "width", "features", "steps", "batch_size")
+        require_positive(self, "lr")
 
 
 class Classifier(nn.Module):
@@ -126,14 +132,20 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_classifier(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLogits, dict[str, Any]]:
-    """The cached classifier for ``dataset`` (trained on its train split first if there is none yet)."""
-    train, test = dataset.train, dataset.test
-    if train.labels is None or test.labels is None:
+def check_classifier(dataset: Dataset, ctx: EvalContext) -> None:
+    """The classifier trains on labels: a data set without them cannot have this extractor."""
+    if dataset.train.labels is None or dataset.test.labels is None:
         raise GenbenchError(
             f"the classifier feature extractor trains on labels, and data set {dataset.name!r} has none; "
             "use extractor 'inception' (metric option extractor='inception')"
         )
+
+
+def load_classifier(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLogits, dict[str, Any]]:
+    """The cached classifier for ``dataset`` (trained on its train split first if there is none yet)."""
+    check_classifier(dataset, ctx)
+    train, test = dataset.train, dataset.test
+    assert train.labels is not None and test.labels is not None
     config = ClassifierConfig()
     classes = int(max(train.labels.max(), test.labels.max())) + 1
     description = {
@@ -145,6 +157,8 @@ def load_classifier(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLog
         "shape": list(train.shape),
         "levels": train.levels,
         "classes": classes,
+        # The plugin's own code: an edited training loop trains the classifier again, version bump or not.
+        "plugin_source": ctx.registry.plugin_of(EXTRACTOR, "classifier").source_hash,
     }
 
     def train_and_measure() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -124,6 +124,16 @@ def as_rgb_255(images: torch.Tensor, levels: int) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
+def check_inception(dataset: Dataset, ctx: EvalContext) -> None:
+    """Before any cell runs: gray or RGB images, and a weights file (found, or downloaded now rather than later)."""
+    channels = dataset.train.shape[0]
+    if channels not in (1, 3):
+        raise GenbenchError(
+            f"the inception extractor takes gray or RGB images, {dataset.name!r} has {channels} channels"
+        )
+    weights_path(getattr(ctx.config, "inception_weights", None) or ctx.options.get("inception_weights"))
+
+
 def load_inception(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLogits, dict[str, Any]]:
     """The extractor; the metric option ``inception_weights`` or the CLI's --inception-weights names a weights file."""
     import torch_fidelity

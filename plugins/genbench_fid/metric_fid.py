@@ -22,7 +22,14 @@ from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.features import FeatureExtractor, reference_statistics
 from genbench.reference_file import extractor_mismatch, read_reference_statistics
 from genbench.stats import feature_statistics, frechet_distance
-from genbench_fid.sample_features import FeatureMetricConfig, shared_extractor, shared_sample_features, validate
+from genbench_fid.sample_features import (
+    FeatureMetricConfig,
+    check_extractor,
+    reference_batch_size,
+    shared_extractor,
+    shared_sample_features,
+    validate,
+)
 
 KEY_METRIC_FID = "fid"
 #: The option that plugins add to ``genbench run`` for a statistics file (its dest).
@@ -32,6 +39,10 @@ REFERENCE_OPTION = "fid_reference"
 @dataclass
 class FidConfig(FeatureMetricConfig):
     reference_statistics: str | None = None  # an .npz of mu and sigma (pytorch-fid layout); replaces reference_split
+
+
+def check_fid(ctx: EvalContext) -> None:
+    check_extractor(ctx.config if isinstance(ctx.config, FeatureMetricConfig) else FidConfig(), ctx, KEY_METRIC_FID)
 
 
 def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
@@ -68,7 +79,7 @@ def statistics_of_split(extractor: FeatureExtractor, config: FeatureMetricConfig
     """The cached mean and covariance of the reference split's features, and how they were obtained."""
     split = config.reference_split
     mu, sigma, info = reference_statistics(
-        extractor, ctx.dataset, split, config.batch_size, ctx.cache_dir, progress=ctx.progress
+        extractor, ctx.dataset, split, reference_batch_size(config, ctx), ctx.cache_dir, progress=ctx.progress
     )
     provenance = {
         "n_real": info["count"],

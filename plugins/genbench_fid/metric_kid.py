@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
+from genbench import EvalContext, GenerativeModel, MetricResult
 from genbench.features import reference_features
 from genbench.stats import kernel_inception_distance
-from genbench_fid.sample_features import FeatureMetricConfig, shared_extractor, shared_sample_features, validate
+from genbench.validation import require_at_least
+from genbench_fid.sample_features import (
+    FeatureMetricConfig,
+    check_extractor,
+    reference_batch_size,
+    shared_extractor,
+    shared_sample_features,
+    validate,
+)
 
 KEY_METRIC_KID_MEAN = "kid"
 KEY_METRIC_KID_STD = "kid_std"
@@ -24,17 +32,28 @@ class KidConfig(FeatureMetricConfig):
     subset_size: int = 1000  # images per subset, as Binkowski et al.; at most half the smaller set
     subsets: int = 100  # random subsets averaged over
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least(self, 2, "subset_size")  # the unbiased MMD estimate needs pairs within a subset
+        require_at_least(self, 1, "subsets")
+
+
+def check_kid(ctx: EvalContext) -> None:
+    config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
+    check_extractor(config, ctx, KEY_METRIC_KID_MEAN)
+
 
 def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
     validate(config, KEY_METRIC_KID_MEAN)
-    if config.subset_size < 2 or config.subsets < 1:
-        raise GenbenchError(
-            f"kid: subset_size must be >= 2 and subsets >= 1, got {config.subset_size}, {config.subsets}"
-        )
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
-        extractor, ctx.dataset, config.reference_split, config.batch_size, ctx.cache_dir, progress=ctx.progress
+        extractor,
+        ctx.dataset,
+        config.reference_split,
+        reference_batch_size(config, ctx),
+        ctx.cache_dir,
+        progress=ctx.progress,
     )
     fake = shared_sample_features(model, extractor, config, ctx)
     # At most half of the smaller set: subsets of everything would all be alike, and kid_std a meaningless 0.

@@ -19,7 +19,13 @@ import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.features import reference_features
-from genbench_fid.sample_features import FeatureMetricConfig, shared_extractor, shared_sample_features, validate
+from genbench_fid.sample_features import (
+    FeatureMetricConfig,
+    reference_batch_size,
+    shared_extractor,
+    shared_sample_features,
+    validate,
+)
 
 KEY_METRIC_PRECISION = "precision"
 KEY_METRIC_RECALL = "recall"
@@ -51,7 +57,12 @@ def compute_precision_recall(model: GenerativeModel, ctx: EvalContext) -> Metric
         )
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
-        extractor, ctx.dataset, config.reference_split, config.batch_size, ctx.cache_dir, progress=ctx.progress
+        extractor,
+        ctx.dataset,
+        config.reference_split,
+        reference_batch_size(config, ctx),
+        ctx.cache_dir,
+        progress=ctx.progress,
     )
     fake = shared_sample_features(model, extractor, config, ctx)
     if min(len(real), len(fake)) <= config.neighborhood:

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel
+from genbench.devices import eval_batch_size
 from genbench.features import FeatureExtractor, generated_features, load_extractor
+from genbench.validation import require_at_least
 
 #: Generated images by default: as many as the test split has, up to this. FID is biased upward by a term that
 #: shrinks like 1/n (Chong & Forsyth 2020), so models are comparable only at one n; matching the real count
 #: gives both Gaussians the same estimation noise, and the cap bounds the cost on large test splits.
 MAX_DEFAULT_SAMPLES = 10_000
+#: A generous estimate of the device bytes one image needs in a feature extractor: InceptionV3 resizes it to
+#: 3x299x299 and keeps float32 activations of that order per layer. Only sizes real-image batches on CUDA.
+FEATURE_BYTES_PER_IMAGE = 32 * 2**20
 
 
 REFERENCE_SPLITS = ("train", "test")
@@ -33,10 +39,16 @@ class SampleFeatureConfig:
     batch_size: int = 100  # images per call to model.sample() and per extractor pass
     inception_weights: str | None = None  # local InceptionV3 weights (--inception-weights); else see the extractor
 
+    def __post_init__(self) -> None:
+        require_at_least(self, 2, "n_samples")  # a covariance needs two samples
+        require_at_least(self, 1, "batch_size")
+
 
 @dataclass
 class FeatureMetricConfig(SampleFeatureConfig):
-    reference_split: str = "test"  # real images compared with: "test" (held out) or "train" (as CIFAR-10 FIDs are)
+    reference_split: Literal["test", "train"] = (
+        "test"  # real images compared with: "test" (held out) or "train" (as CIFAR-10 FIDs are)
+    )
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,34 @@ def validate(config: SampleFeatureConfig, metric: str) -> None:
     split = getattr(config, "reference_split", "test")
     if split not in REFERENCE_SPLITS:
         raise GenbenchError(f"{metric}: reference_split must be 'train' or 'test', got {split!r}")
+
+
+def reference_batch_size(config: FeatureMetricConfig, ctx: EvalContext) -> int:
+    """Real images per extractor pass: ``config.batch_size`` on the CPU, sized from free memory on CUDA.
+
+    Only the real images' batches grow: their features do not depend on how they are batched, while generated
+    images come from one generator whose draws follow the batches, so their batch stays ``config.batch_size``.
+    """
+    return eval_batch_size(ctx.device, FEATURE_BYTES_PER_IMAGE, config.batch_size)
+
+
+def check_extractor(config: SampleFeatureConfig, ctx: EvalContext, metric: str) -> None:
+    """Before any cell runs: the options are valid, the extractor exists and says it can load for this data."""
+    validate(config, metric)
+    spec = ctx.registry.extractor(extractor_name(config, ctx))
+    if spec.check is not None:
+        spec.check(ctx.dataset, ctx)
+
+
+def extractor_check(default: Callable[[], SampleFeatureConfig], metric: str) -> Callable[[EvalContext], None]:
+    """A sample-feature metric's prepare-time check (``MetricSpec.check``): its options, and that its extractor
+    exists and can load for the data, before any cell trains."""
+
+    def check(ctx: EvalContext) -> None:
+        config = ctx.config if isinstance(ctx.config, SampleFeatureConfig) else default()
+        check_extractor(config, ctx, metric)
+
+    return check
 
 
 def shared_extractor(config: SampleFeatureConfig, ctx: EvalContext) -> FeatureExtractor:

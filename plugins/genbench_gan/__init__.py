@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +25,10 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
+from genbench.devices import to_device
 from genbench.nn import dequantize, unit_to_levels
 from genbench.training import train_epochs
+from genbench.validation import require_at_least
 
 LOSSES = ("non_saturating", "hinge")
 #: G starts from a 4x4 grid and doubles it until it holds the image.
@@ -34,7 +37,9 @@ START_SIZE = 4
 
 @dataclass
 class GANConfig:
-    loss: str = "non_saturating"  # "non_saturating" (Goodfellow et al. 2014) or "hinge" (Miyato et al. 2018)
+    loss: Literal["non_saturating", "hinge"] = (
+        "non_saturating"  # "non_saturating" (Goodfellow et al. 2014) or "hinge" (Miyato et al. 2018)
+    )
     latent_dim: int = 32  # noise dimensions; DCGAN uses 100, plenty for MNIST too
     width: int = 32  # channels at the finest resolution, doubled at every coarser one; 64 on MNIST as in DCGAN
     d_steps: int = 1  # discriminator updates per generator update; 1 with these losses, 5 for WGAN-style critics
@@ -43,6 +48,12 @@ class GANConfig:
     beta1: float = 0.5  # Adam's momentum, lowered as in DCGAN so the two players do not overshoot
     epochs: int = 100  # ~30 s on one CPU core for the 1,438 digits; 20-30 on MNIST with a GPU
     batch_size: int = 64  # DCGAN uses 128 on MNIST-sized data
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "latent_dim", "width", "d_steps", "epochs", "batch_size")
+        require_at_least(self, 0, "lr_g", "lr_d")  # 0 freezes a player: TTUR's two time scales at their limit
+        if not 0 <= self.beta1 < 1:
+            raise GenbenchError(f"beta1 must be in [0, 1), got {self.beta1}")
 
 
 def padded_size(info: DataInfo) -> int:
@@ -143,9 +154,9 @@ class GAN(nn.Module):
 
         def noise(n: int) -> torch.Tensor:
             z = torch.randn(n, config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
-            return z.to(ctx.device)
+            return to_device(z, ctx.device)  # queued, not waited for, on CUDA
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             nonlocal g_loss
             real = dequantize(batch, levels, ctx.generator)
             # ---- discriminator: real images up, generated ones down
@@ -164,7 +175,7 @@ class GAN(nn.Module):
                 g_loss.backward()
                 opt_g.step()
             # With d_steps > 1 the generator's loss is that of its latest update.
-            return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+            return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}  # tensors: no wait for the GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="gan")
         self.eval()

@@ -13,11 +13,16 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, ImageData
+from genbench.validation import require_positive
 
 
 @dataclass
 class IndependentConfig:
     pseudocount: float = 1.0  # added to every count; 1 is Laplace's add-one rule
+
+    def __post_init__(self) -> None:
+        # A zero or negative count makes some probabilities 0 or negative: log-likelihoods of -inf or NaN.
+        require_positive(self, "pseudocount")
 
 
 class IndependentPixels(nn.Module):

@@ -8,11 +8,17 @@ gated blocks with a vertical and a horizontal stack, which close the blind spot 
 
 Images with several channels are handled as in the PixelRNN paper, Section 3.4: within a pixel, channel c is
 conditioned on channels < c (``genbench.nn.MaskedConv2d`` with ``data_channels``).
+
+Sampling takes one value at a time in that order. The default ``"cached"`` sampler (``sampler_cached.py``, after
+Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models") keeps every layer's
+activations and computes per value only the few positions that value changes; ``"plain"`` reruns the whole
+network per value and stays as the reference: on the CPU both draw exactly the same images.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,22 +28,40 @@ import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
 from genbench.training import adam_with_cosine_decay, train_epochs
+from genbench.validation import require_at_least, require_positive
+from genbench_pixelcnn.sampler_cached import sample_cached
 
 BLOCKS = ("gated", "residual")
+SAMPLERS = ("cached", "plain")
 
 
 @dataclass
 class PixelCNNConfig:
-    block: str = "gated"  # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot)
-    channels: int = 64  # feature maps per layer; 128 on MNIST, 128-256 on 32x32 colour with a GPU
+    # "gated" (2016b, no blind spot) or "residual" (2016a, Figure 5; has the blind spot).
+    block: Literal["gated", "residual"] = "gated"
+    # Feature maps per layer; 128 on MNIST, 128-256 on 32x32 colour with a GPU. Rounded up to a multiple of 2 * C
+    # for C-channel images (66 for RGB): the model's ``widths`` records the number used.
+    channels: int = 64
     first_kernel: int = 5  # the mask-A convolution; the papers use 7 on 28x28 and 32x32, 5 already spans 8x8
     kernel: int = 3  # every later block; each block widens the context by kernel // 2 rows and columns
     layers: int = 4  # blocks after the first convolution; 8-15 on MNIST, so the context covers the image
-    head_channels: int = 128  # width of the two 1x1 layers that turn features into logits; 512-1024 for 256 levels
+    # Width of the two 1x1 layers that turn features into logits; 512-1024 for 256 levels. Rounded up to a multiple
+    # of C (129 for RGB), recorded in the model's ``widths``.
+    head_channels: int = 128
     epochs: int = 20  # ~40 s on one CPU core for the 1,438 digits (test NLL 78.6; 25 epochs: 77.8); 20-50 on MNIST
     batch_size: int = 64  # 64 keeps the digits at ~23 updates per epoch; 128 on MNIST with a GPU
     lr: float = 2e-3  # Adam's first step, decayed to zero on a cosine; 3e-4 to 1e-3 for the wider MNIST settings
     grad_clip: float = 1.0  # clip the gradient norm; a softmax over few levels spikes early in training
+    # "cached" (Ramachandran et al. 2017: the same draws for about one forward pass of work) or "plain" (the
+    # reference: a forward pass per value). Hashed with the rest of the config, so switching it retrains, but a
+    # cell's key then covers its sample_time (and, on a GPU, the rounding of its samples), which depend on it.
+    sampler: Literal["cached", "plain"] = "cached"
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "channels", "first_kernel", "kernel", "head_channels", "epochs")
+        require_at_least(self, 0, "layers")  # no blocks: the mask-A convolution and the head alone
+        require_at_least(self, 1, "batch_size")
+        require_positive(self, "lr", "grad_clip")
 
 
 class VerticalConv(nn.Module):
@@ -111,21 +135,23 @@ class PixelCNN(nn.Module):
         super().__init__()
         check_config(config, info)
         self.config, self.info = config, info
-        c = info.shape[0]
-        self.first = MaskedConv2d(c, config.channels, config.first_kernel, "A", c)
+        #: The widths actually built, after rounding the config's up to what the channel masks need.
+        self.widths = mask_compatible_widths(config, info)
+        c, channels = info.shape[0], self.widths["channels"]
+        self.first = MaskedConv2d(c, channels, config.first_kernel, "A", c)
         if config.block == "gated":
             # The vertical stack starts from the image, not from the mask-A output: that output never holds the
             # last pixel of a row, so the rows below would never see it, a blind spot of its own.
-            self.first_vertical = VerticalConv(c, config.channels, config.first_kernel)
-            self.blocks = nn.ModuleList(GatedBlock(config.channels, config.kernel, c) for _ in range(config.layers))
+            self.first_vertical = VerticalConv(c, channels, config.first_kernel)
+            self.blocks = nn.ModuleList(GatedBlock(channels, config.kernel, c) for _ in range(config.layers))
         else:
-            self.blocks = nn.ModuleList(ResidualBlock(config.channels, config.kernel, c) for _ in range(config.layers))
+            self.blocks = nn.ModuleList(ResidualBlock(channels, config.kernel, c) for _ in range(config.layers))
         # Output channel l * C + c holds the logit of level l for data channel c (group c of the masks).
         self.head = nn.Sequential(
             nn.ReLU(),
-            MaskedConv2d(config.channels, config.head_channels, 1, "B", c),
+            MaskedConv2d(channels, self.widths["head_channels"], 1, "B", c),
             nn.ReLU(),
-            MaskedConv2d(config.head_channels, info.levels * c, 1, "B", c),
+            MaskedConv2d(self.widths["head_channels"], info.levels * c, 1, "B", c),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,7 +181,7 @@ class PixelCNN(nn.Module):
         )
         self.train()
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             with ctx.autocast():
                 nll = -self.log_likelihood(batch).mean()  # the softmax and the sum are float32 inside
             optimizer.zero_grad(set_to_none=True)
@@ -163,20 +189,31 @@ class PixelCNN(nn.Module):
             nn.utils.clip_grad_norm_(self.parameters(), config.grad_clip)
             optimizer.step()
             schedule.step()
-            return {"nll": nll.item()}
+            return {"nll": nll.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="pixelcnn")
         self.eval()
 
     # ------------------------------------------------------------------------------------------ sampling
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """The plain sampler: the whole network once per value, in the order of the chain rule.
+    @property
+    def sampler_name(self) -> str:
+        """Which sampler ``sample`` runs; ``sample_time`` records it in its provenance."""
+        return self.config.sampler
 
-        A fast sampler would cache each layer's activations and recompute only the receptive field of the next
-        value; it can replace ``forward`` in this loop without changing the order or the draws.
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n images drawn value by value in the chain rule's order, by the sampler the config names.
+
+        Both samplers draw from the same logits with the same generator calls, so they return the same images
+        (on a GPU the two can round the logits differently, which may rarely change a draw).
         """
+        if self.config.sampler == "plain":
+            return self.sample_plain(n, generator)
+        return sample_cached(self, n, generator)
+
+    @torch.no_grad()
+    def sample_plain(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The plain sampler: the whole network once per value (H * W * C forward passes), the reference."""
         c, height, width = self.info.shape
         device = next(self.parameters()).device
         canvas = torch.zeros(n, c, height, width, dtype=torch.uint8, device=device)
@@ -192,20 +229,30 @@ class PixelCNN(nn.Module):
 
 
 def check_config(config: PixelCNNConfig, info: DataInfo) -> None:
-    c = info.shape[0]
     if config.block not in BLOCKS:
         raise GenbenchError(f"pixelcnn: block must be one of {', '.join(BLOCKS)}, got {config.block!r}")
-    if config.first_kernel % 2 == 0 or config.kernel % 2 == 0:
+    if config.sampler not in SAMPLERS:
+        raise GenbenchError(f"pixelcnn: sampler must be one of {', '.join(SAMPLERS)}, got {config.sampler!r}")
+    if config.first_kernel % 2 == 0 or config.kernel % 2 == 0 or min(config.first_kernel, config.kernel) < 1:
         raise GenbenchError(
-            f"pixelcnn: kernels must be odd, got first_kernel={config.first_kernel}, kernel={config.kernel}"
+            "pixelcnn: kernels must be odd and positive, "
+            f"got first_kernel={config.first_kernel}, kernel={config.kernel}"
         )
-    # Masks group channels by index modulo C, which survives halving (a gate, the residual bottleneck) only when
-    # the halves are multiples of C.
-    if config.channels % (2 * c) or config.head_channels % c:
-        raise GenbenchError(
-            f"pixelcnn: channels must be a multiple of {2 * c} and head_channels of {c} for {c}-channel images, "
-            f"got channels={config.channels}, head_channels={config.head_channels}"
-        )
+
+
+def mask_compatible_widths(config: PixelCNNConfig, info: DataInfo) -> dict[str, int]:
+    """The config's widths rounded up to what the masks need for C-channel images.
+
+    Masks group channels by index modulo C, which survives halving (a gate, the residual bottleneck) only when the
+    halves are multiples of C: ``channels`` becomes a multiple of 2 * C and ``head_channels`` one of C (64 and 128
+    become 66 and 129 for RGB; gray images keep them as they are).
+    """
+    c = info.shape[0]
+    return {"channels": round_up(config.channels, 2 * c), "head_channels": round_up(config.head_channels, c)}
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 @genbench.hookimpl

@@ -2,6 +2,10 @@
 
 The warm-up absorbs one-off costs (CUDA context, kernel selection, caches); the median resists the noise of a
 shared machine; on a GPU the device is synchronized before each clock read, since kernels run asynchronously.
+
+A model with more than one way to sample says which one ran through an optional ``sampler_name`` attribute (a
+short string, e.g. PixelCNN's ``"cached"`` or ``"plain"``); the provenance records it as ``sampler``, so timings of
+different samplers are never ranked against each other. Models without the attribute record no ``sampler``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import torch
 
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult
+from genbench.validation import require_at_least
 
 
 @dataclass
@@ -21,6 +26,10 @@ class SampleTimeConfig:
     batch_size: int = 64  # images per timed call to sample()
     warmup: int = 1  # untimed batches first
     repeats: int = 5  # timed batches; the median is reported
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "batch_size", "repeats")
+        require_at_least(self, 0, "warmup")
 
 
 def synchronize(device: torch.device) -> None:
@@ -30,8 +39,8 @@ def synchronize(device: torch.device) -> None:
 
 def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config: SampleTimeConfig = ctx.config if isinstance(ctx.config, SampleTimeConfig) else SampleTimeConfig()
-    if config.batch_size < 1 or config.repeats < 1 or config.warmup < 0:
-        raise genbench.GenbenchError(f"sample_time: batch_size and repeats must be >= 1, got {config}")
+    if getattr(model, "stored_samples", False):  # e.g. the samples model: it reads images, it makes none
+        raise genbench.NotApplicable("the images are read from a file, not generated: no sampling time to measure")
     for _ in range(config.warmup):
         model.sample(config.batch_size, ctx.generator)
     timings = []
@@ -49,6 +58,9 @@ def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         "statistic": "median",
         "device": str(ctx.device),
     }
+    sampler = getattr(model, "sampler_name", None)
+    if sampler is not None:
+        provenance["sampler"] = str(sampler)
     return MetricResult({"sample_time": per_image}, provenance)
 
 

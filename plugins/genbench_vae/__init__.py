@@ -21,6 +21,7 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
+from genbench.devices import to_device
 from genbench.nn import (
     bernoulli_log_prob,
     categorical_log_prob,
@@ -32,6 +33,7 @@ from genbench.nn import (
 )
 from genbench.stats import log_mean_exp
 from genbench.training import adam_with_cosine_decay, train_epochs
+from genbench.validation import require_at_least, require_positive
 
 #: ``elbo`` draws its noise from a generator seeded with this, so that the bound is a fixed function of the
 #: weights and the data: a checkpoint gives the same number whether it was just trained or loaded.
@@ -51,6 +53,11 @@ class VAEConfig:
     epochs: int = 60  # ~5 s of CPU for the 1,438 digits; longer overfits them (test bound 92 -> 107 at 150 epochs)
     batch_size: int = 64  # small batches, many updates, for the small digits set; 128 on MNIST with a GPU
     lr: float = 3e-3  # Adam's first step, decayed to zero on a cosine over all epochs; 1e-3 and 100 epochs on MNIST
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "latent_dim", "hidden", "epochs", "batch_size")
+        require_at_least(self, 2, "categorical_max_levels")
+        require_positive(self, "lr")
 
 
 class VAE(nn.Module):
@@ -132,15 +139,15 @@ class VAE(nn.Module):
         )
         self.train()
 
-        def step(batch: torch.Tensor) -> dict[str, float]:
+        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
             eps = torch.randn(len(batch), config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
             with ctx.autocast():
-                loss = self.negative_elbo(batch, eps.to(batch.device)).mean()  # float32: see log_p_x_given_z
+                loss = self.negative_elbo(batch, to_device(eps, batch.device)).mean()  # float32: see log_p_x_given_z
             optimizer.zero_grad(set_to_none=True)
             (loss / self.info.dims).backward()  # per dimension, so the learning rate does not depend on image size
             optimizer.step()
             schedule.step()
-            return {"negative_elbo": loss.item()}
+            return {"negative_elbo": loss.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
 
         train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="vae")
         self.eval()
