@@ -1,4 +1,4 @@
-"""The ``genbench`` command: run, plugins, report, show, export.
+"""The ``genbench`` command: run, plugins, show, report, suites, stats, export.
 
 Exit codes: 0 every cell finished, 1 some cell failed, 2 a user error (one line on stderr, no traceback
 unless --debug).
@@ -16,19 +16,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from genbench.api import run_request
 from genbench.checkpoints import export_cell
-from genbench.config import (
-    DEVICES,
-    RunRequest,
-    apply_suite,
-    check_run_name,
-    parse_assignments,
-    parse_names,
-    parse_seeds,
-    read_suite,
-)
+from genbench.config import DEVICES, RunRequest, check_run_name, parse_assignments, parse_names, parse_seeds
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import DamagedFileWarning, format_table, load_results
+from genbench.suites import drop_unused_suite_options, layered_request, layers_set, load_suite, suites_table
 from genbench.text import terminal_safe
 from genbench.types import GenbenchError, OptionGroup
 
@@ -65,6 +57,9 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     run.add_argument("--name", help="run directory name (default: from data set and models, so reruns resume)")
     run.add_argument("--config", type=Path, help="a suite file (TOML); command-line flags override it")
     run.add_argument(
+        "--suite", metavar="NAME", help="a packaged suite (see genbench suites); --config and flags override it"
+    )
+    run.add_argument(
         "--rerun",
         nargs="?",
         const="",
@@ -95,6 +90,10 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     show = commands.add_parser("show", help="print the results table of a run directory")
     show.add_argument("path", type=Path, help="a run directory (results/<run>) or its results.csv")
 
+    suites = commands.add_parser("suites", help="list the packaged suites, or print one suite's file")
+    suites.add_argument("name", nargs="?", metavar="NAME", help="print this suite's TOML file")
+    _add_stats_parser(commands, registry)
+
     export = commands.add_parser("export", help="write a trained cell's weights as safetensors + a JSON sidecar")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory (results/<run>)")
     export.add_argument("--cell", required=True, metavar="ID", help="the cell id (its file name under cells/)")
@@ -103,6 +102,26 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     )
     export.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
     return parser, added.dests
+
+
+def _add_stats_parser(commands: argparse._SubParsersAction[OneLineParser], registry: Registry | None) -> None:
+    stats = commands.add_parser(
+        "stats", help="write FID reference statistics (mu, sigma) of a data set's split in pytorch-fid's .npz layout"
+    )
+    stats.add_argument("--dataset", required=True, help="data set name, e.g. cifar10")
+    stats.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    stats.add_argument("--out", type=Path, required=True, help="the .npz file to write (never overwritten)")
+    stats.add_argument("--extractor", help="feature extractor (default: fid's: classifier if labelled, else inception)")
+    stats.add_argument("--data-root", type=Path, help="folder holding the data set's files")
+    stats.add_argument("--download", action="store_true", help="download the data set if missing")
+    stats.add_argument("--binarize", action="store_true", help="use the 2-level version of the data")
+    stats.add_argument("--device", choices=DEVICES, default="auto", help="where to extract features (default: auto)")
+    stats.add_argument("--results-dir", type=Path, default=Path("results"), help="its .cache holds the features")
+    stats.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    added = OptionGroup(stats.add_argument_group("options added by plugins"))
+    if registry is not None:
+        registry.pm.hook.genbench_addoption(options=added)
+    stats.set_defaults(stats_plugin_dests=added.dests)
 
 
 def add_bring_your_own_options(run: argparse.ArgumentParser) -> None:
@@ -140,11 +159,8 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 
 
 def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()) -> RunRequest:
-    """Defaults < suite file < command line."""
-    request = RunRequest()
-    suite = read_suite(args.config) if args.config is not None else {}
-    if args.config is not None:
-        apply_suite(request, suite, args.config)
+    """Defaults < packaged suite < suite file < command line."""
+    request = layered_request(args.suite, args.config)
     if args.models is not None:
         request.models = parse_names(args.models, "--models")
     if args.metrics is not None:
@@ -162,8 +178,9 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
     request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
     request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
-    if request.sample_sets and args.models is None and "models" not in suite:
+    if request.sample_sets and args.models is None and not layers_set("models", args.suite, args.config):
         request.models = []  # sample sets alone, unless models are named too
+    drop_unused_suite_options(request, args.suite, args.config)
     request.plugin_options = {dest: getattr(args, dest) for dest in plugin_dests if getattr(args, dest) is not None}
     return request
 
@@ -197,6 +214,39 @@ def command_plugins(registry: Registry) -> int:
 
 def command_show(args: argparse.Namespace) -> int:
     print(format_table(terminal_safe_frame(load_results(args.path))))
+    return EXIT_OK
+
+
+def command_suites(args: argparse.Namespace) -> int:
+    if args.name is not None:
+        print(load_suite(args.name).text, end="")
+        return EXIT_OK
+    rows = [("name", "version", "description"), *suites_table()]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for name, version, description in rows:
+        print(f"{name.ljust(widths[0])}  {version.ljust(widths[1])}  {description}")
+    return EXIT_OK
+
+
+def command_stats(args: argparse.Namespace, registry: Registry) -> int:
+    from genbench.reference_file import StatsRequest, write_stats
+
+    options = {dest: getattr(args, dest) for dest in args.stats_plugin_dests if getattr(args, dest) is not None}
+    request = StatsRequest(
+        dataset=args.dataset,
+        split=args.split,
+        out=args.out,
+        extractor=args.extractor,
+        data_root=args.data_root,
+        download=args.download,
+        binarize=args.binarize,
+        device=args.device,
+        results_dir=args.results_dir,
+        plugin_options=options,
+    )
+    meta = write_stats(request, registry)
+    extractor = meta["extractor"]["name"]
+    print(f"wrote {args.out}: mu, sigma of {meta['count']} {meta['dataset']} {meta['split']} images ({extractor})")
     return EXIT_OK
 
 
@@ -245,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report_command(args.paths, args.out)
         if args.command == "show":
             return command_show(args)
+        if args.command == "suites":
+            return command_suites(args)
+        if args.command == "stats":
+            return command_stats(args, registry)
         if args.command == "export":
             return command_export(args)
         parser.print_help()

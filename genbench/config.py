@@ -58,6 +58,8 @@ class RunRequest:
     #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
     #: model names does so for those models' cells only (--rerun, --rerun vae).
     rerun: list[str] | None = None
+    #: The packaged suite this request started from (name, version, file hash), recorded in run.json; None: none.
+    suite: dict[str, Any] | None = None
 
     def run_name(self) -> str:
         """The default run directory name: the same request resumes in the same directory."""
@@ -76,7 +78,7 @@ RUN_NAME_LENGTH = 100
 SEED_LIMIT = 2**32
 #: RunRequest fields that a suite file gives as tables of their own ([model.NAME], [metric.NAME]) or not at all.
 #: ``rerun`` is a flag of one run, never a setting a suite file keeps.
-NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options", "rerun"})
+NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options", "rerun", "suite"})
 
 
 def parse_names(text: str, flag: str) -> list[str]:
@@ -140,13 +142,15 @@ def read_suite(path: Path) -> dict[str, Any]:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
     except OSError as error:
         raise GenbenchError(f"--config {path} cannot be read: {error.strerror}") from None
-    known = {f.name for f in dataclasses.fields(RunRequest)} - NOT_SUITE_SETTINGS
-    unknown = sorted(set(data) - known - {"model", "metric"})
+    unknown = sorted(set(data) - suite_setting_names())
     if unknown:
-        raise GenbenchError(
-            f"--config {path}: unknown settings {unknown}; known: {sorted(known | {'model', 'metric'})}"
-        )
+        raise GenbenchError(f"--config {path}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
     return data
+
+
+def suite_setting_names() -> set[str]:
+    """The top-level keys a suite or --config file may set: the request's plain fields and the option tables."""
+    return {f.name for f in dataclasses.fields(RunRequest)} - NOT_SUITE_SETTINGS | {"model", "metric"}
 
 
 def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from genbench import Dataset, EvalContext, GenbenchError, ImageData
 from genbench.features import cached_tensors, dataset_fingerprint
 from genbench.plugins import EXTRACTOR
 from genbench.validation import require_at_least, require_positive
+from genbench_fid.sample_features import FeaturesWithLogits
 
 #: Bump when the network or the training loop changes: every cached classifier is then trained again.
 ARCHITECTURE_VERSION = 1
@@ -140,9 +141,7 @@ def check_classifier(dataset: Dataset, ctx: EvalContext) -> None:
         )
 
 
-def load_classifier(
-    dataset: Dataset, ctx: EvalContext
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
+def load_classifier(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLogits, dict[str, Any]]:
     """The cached classifier for ``dataset`` (trained on its train split first if there is none yet)."""
     check_classifier(dataset, ctx)
     train, test = dataset.train, dataset.test
@@ -179,9 +178,9 @@ def load_classifier(
     levels = train.levels
 
     @torch.inference_mode()
-    def features(images: torch.Tensor) -> torch.Tensor:
-        result: torch.Tensor = model.body(scaled(images, levels).to(ctx.device)).double().cpu()
-        return result
+    def features_and_logits(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        penultimate = model.body(scaled(images, levels).to(ctx.device))
+        return penultimate.double().cpu(), model.head(penultimate).double().cpu()
 
     identity = {
         "network": description["architecture"],
@@ -190,4 +189,5 @@ def load_classifier(
         "test_accuracy": info["test_accuracy"],
         "classifier_cache_key": info["cache_key"],
     }
+    features = FeaturesWithLogits(features_and_logits, f"the classifier's own head ({classes} classes)")
     return features, identity

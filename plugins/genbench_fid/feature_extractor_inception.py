@@ -17,16 +17,19 @@ import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from genbench import Dataset, EvalContext, GenbenchError
+from genbench_fid.sample_features import FeaturesWithLogits
 
 WEIGHTS_VARIABLE = "GENBENCH_INCEPTION_WEIGHTS"
 FEATURES = "2048"  # pool3, the layer of FID
+#: The 1008 class logits without the bias, which torch-fidelity uses for the Inception Score.
+LOGITS = "logits_unbiased"
 
 
 def weights_url() -> str:
@@ -103,7 +106,7 @@ def inception_network(path: Path) -> torch.nn.Module:
 
     try:
         with weights_only_loading():
-            network: torch.nn.Module = FeatureExtractorInceptionV3("inception-v3-compat", [FEATURES], str(path))
+            network: torch.nn.Module = FeatureExtractorInceptionV3("inception-v3-compat", [FEATURES, LOGITS], str(path))
     except Exception as error:  # an unpicklable object, a truncated file, the wrong network's keys
         raise GenbenchError(
             f"{path} is not a usable InceptionV3 weights file ({type(error).__name__}: {str(error)[:300]}); "
@@ -131,7 +134,7 @@ def check_inception(dataset: Dataset, ctx: EvalContext) -> None:
     weights_path(getattr(ctx.config, "inception_weights", None) or ctx.options.get("inception_weights"))
 
 
-def load_inception(dataset: Dataset, ctx: EvalContext) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
+def load_inception(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLogits, dict[str, Any]]:
     """The extractor; the metric option ``inception_weights`` or the CLI's --inception-weights names a weights file."""
     import torch_fidelity
 
@@ -142,10 +145,9 @@ def load_inception(dataset: Dataset, ctx: EvalContext) -> tuple[Callable[[torch.
     levels = dataset.train.levels
 
     @torch.inference_mode()
-    def features(images: torch.Tensor) -> torch.Tensor:
-        (pool3,) = network(as_rgb_255(images, levels).to(ctx.device))
-        result: torch.Tensor = pool3.double().cpu()
-        return result
+    def features_and_logits(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pool3, logits = network(as_rgb_255(images, levels).to(ctx.device))
+        return pool3.double().cpu(), logits.double().cpu()
 
     identity = {
         "network": f"InceptionV3 pool3 ({FEATURES}-d), torch-fidelity {torch_fidelity.__version__}",
@@ -153,4 +155,5 @@ def load_inception(dataset: Dataset, ctx: EvalContext) -> tuple[Callable[[torch.
         "weights_file": path.name,
         "weights_sha256": sha256[:16],
     }
+    features = FeaturesWithLogits(features_and_logits, f"InceptionV3 {LOGITS} (1008 classes, torch-fidelity)")
     return features, identity

@@ -1,8 +1,9 @@
 """``kid``: the Kernel Inception Distance of Binkowski, Sutherland, Arbel & Gretton (2018), "Demystifying MMD GANs".
 
 The unbiased estimate of MMD² with the kernel k(x, y) = (xᵀy / d + 1)³ between features of generated and of
-test images, averaged over random subsets (``kid``) with its spread over them (``kid_std``). Unlike FID it has
-no bias that depends on the sample count, so it is the fairer number when the test split is small.
+real images (the ``reference_split``), averaged over random subsets (``kid``) with its spread over them
+(``kid_std``). Unlike FID it has no bias that depends on the sample count, so it is the fairer number when the
+reference split is small.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from genbench_fid.sample_features import (
 
 KEY_METRIC_KID_MEAN = "kid"
 KEY_METRIC_KID_STD = "kid_std"
-REFERENCE_SPLIT = "test"
 
 
 @dataclass
@@ -48,7 +48,12 @@ def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     validate(config, KEY_METRIC_KID_MEAN)
     extractor = shared_extractor(config, ctx)
     real, reference = reference_features(
-        extractor, ctx.dataset, REFERENCE_SPLIT, reference_batch_size(config, ctx), ctx.cache_dir, progress=ctx.progress
+        extractor,
+        ctx.dataset,
+        config.reference_split,
+        reference_batch_size(config, ctx),
+        ctx.cache_dir,
+        progress=ctx.progress,
     )
     fake = shared_sample_features(model, extractor, config, ctx)
     # At most half of the smaller set: subsets of everything would all be alike, and kid_std a meaningless 0.
@@ -62,7 +67,7 @@ def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         "subset_size": subset_size,
         "subsets": config.subsets,
         "kernel": "(x.y / d + 1)^3",
-        "reference": f"{ctx.dataset.name} {REFERENCE_SPLIT} split, fingerprint {reference['fingerprint']}",
+        "reference": f"{ctx.dataset.name} {config.reference_split} split, fingerprint {reference['fingerprint']}",
         "reference_features_key": reference["cache_key"],
         "batch_size": config.batch_size,
     }

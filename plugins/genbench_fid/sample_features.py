@@ -1,12 +1,17 @@
-"""What FID and KID share: their options, the choice of extractor, and the features of the model's samples.
+"""What FID, KID, IS and precision/recall share: their options, the choice of extractor, and the features (and
+class logits) of the model's samples.
 
-Within one cell both metrics use one loaded extractor and one set of generated samples (through the cell's
-memo), so asking for ``fid,kid`` samples and extracts once, and both numbers describe the same images.
+Within one cell every such metric uses one loaded extractor and one set of generated samples (through the cell's
+memo), so asking for ``fid,kid,is,precision_recall`` samples and extracts once, and all numbers describe the same
+images. An extractor whose feature function is a ``FeaturesWithLogits`` gives the class logits that IS needs from
+the same forward pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -24,8 +29,11 @@ MAX_DEFAULT_SAMPLES = 10_000
 FEATURE_BYTES_PER_IMAGE = 32 * 2**20
 
 
+REFERENCE_SPLITS = ("train", "test")
+
+
 @dataclass
-class FeatureMetricConfig:
+class SampleFeatureConfig:
     extractor: str | None = None  # None: "classifier" where the data set has labels, "inception" otherwise
     n_samples: int | None = None  # generated images; None: min(len(test split), 10,000)
     batch_size: int = 100  # images per call to model.sample() and per extractor pass
@@ -36,17 +44,46 @@ class FeatureMetricConfig:
         require_at_least(self, 1, "batch_size")
 
 
-def extractor_name(config: FeatureMetricConfig, ctx: EvalContext) -> str:
+@dataclass
+class FeatureMetricConfig(SampleFeatureConfig):
+    reference_split: Literal["test", "train"] = (
+        "test"  # real images compared with: "test" (held out) or "train" (as CIFAR-10 FIDs are)
+    )
+
+
+@dataclass(frozen=True)
+class FeaturesWithLogits:
+    """An extractor's feature function that also gives class logits from the same forward pass (for IS)."""
+
+    #: uint8 images (n, C, H, W) -> (features (n, d), logits (n, classes)), both float64 on the CPU.
+    both: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    #: Which logits these are, for the provenance of every Inception Score.
+    logits_description: str
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.both(images)[0]
+
+
+@dataclass(frozen=True)
+class SampleOutputs:
+    """The features of one cell's generated images, and their class logits where the extractor gives them."""
+
+    features: torch.Tensor
+    logits: torch.Tensor | None
+    logits_description: str | None
+
+
+def extractor_name(config: SampleFeatureConfig, ctx: EvalContext) -> str:
     if config.extractor is not None:
         return config.extractor
     return "classifier" if ctx.dataset.train.labels is not None else "inception"
 
 
-def sample_count(config: FeatureMetricConfig, ctx: EvalContext) -> int:
+def sample_count(config: SampleFeatureConfig, ctx: EvalContext) -> int:
     return config.n_samples if config.n_samples is not None else min(len(ctx.dataset.test), MAX_DEFAULT_SAMPLES)
 
 
-def validate(config: FeatureMetricConfig, metric: str) -> None:
+def validate(config: SampleFeatureConfig, metric: str) -> None:
     if config.extractor is not None and not isinstance(config.extractor, str):
         raise GenbenchError(f"{metric}: extractor must be a name like 'inception', got {config.extractor!r}")
     if config.n_samples is not None and (not isinstance(config.n_samples, int) or config.n_samples < 2):
@@ -55,6 +92,9 @@ def validate(config: FeatureMetricConfig, metric: str) -> None:
         raise GenbenchError(f"{metric}: batch_size must be at least 1, got {config.batch_size}")
     if config.inception_weights is not None and not isinstance(config.inception_weights, str):
         raise GenbenchError(f"{metric}: inception_weights must be a path, got {config.inception_weights!r}")
+    split = getattr(config, "reference_split", "test")
+    if split not in REFERENCE_SPLITS:
+        raise GenbenchError(f"{metric}: reference_split must be 'train' or 'test', got {split!r}")
 
 
 def reference_batch_size(config: FeatureMetricConfig, ctx: EvalContext) -> int:
@@ -66,7 +106,7 @@ def reference_batch_size(config: FeatureMetricConfig, ctx: EvalContext) -> int:
     return eval_batch_size(ctx.device, FEATURE_BYTES_PER_IMAGE, config.batch_size)
 
 
-def check_extractor(config: FeatureMetricConfig, ctx: EvalContext, metric: str) -> None:
+def check_extractor(config: SampleFeatureConfig, ctx: EvalContext, metric: str) -> None:
     """Before any cell runs: the options are valid, the extractor exists and says it can load for this data."""
     validate(config, metric)
     spec = ctx.registry.extractor(extractor_name(config, ctx))
@@ -74,7 +114,18 @@ def check_extractor(config: FeatureMetricConfig, ctx: EvalContext, metric: str) 
         spec.check(ctx.dataset, ctx)
 
 
-def shared_extractor(config: FeatureMetricConfig, ctx: EvalContext) -> FeatureExtractor:
+def extractor_check(default: Callable[[], SampleFeatureConfig], metric: str) -> Callable[[EvalContext], None]:
+    """A sample-feature metric's prepare-time check (``MetricSpec.check``): its options, and that its extractor
+    exists and can load for the data, before any cell trains."""
+
+    def check(ctx: EvalContext) -> None:
+        config = ctx.config if isinstance(ctx.config, SampleFeatureConfig) else default()
+        check_extractor(config, ctx, metric)
+
+    return check
+
+
+def shared_extractor(config: SampleFeatureConfig, ctx: EvalContext) -> FeatureExtractor:
     """The extractor for this cell, loaded once however many metrics use it."""
     name = extractor_name(config, ctx)
     extractor: FeatureExtractor = ctx.remember(
@@ -84,15 +135,39 @@ def shared_extractor(config: FeatureMetricConfig, ctx: EvalContext) -> FeatureEx
 
 
 def shared_sample_features(
-    model: GenerativeModel, extractor: FeatureExtractor, config: FeatureMetricConfig, ctx: EvalContext
+    model: GenerativeModel, extractor: FeatureExtractor, config: SampleFeatureConfig, ctx: EvalContext
 ) -> torch.Tensor:
     """Features of ``n_samples`` generated images, sampled once per cell for every metric that asks alike."""
+    return shared_sample_outputs(model, extractor, config, ctx).features
+
+
+def shared_sample_outputs(
+    model: GenerativeModel, extractor: FeatureExtractor, config: SampleFeatureConfig, ctx: EvalContext
+) -> SampleOutputs:
+    """Features and logits of ``n_samples`` generated images, computed once per cell for every metric."""
     n = sample_count(config, ctx)
     key = f"genbench_fid sample features {extractor.identity} n={n} batch={config.batch_size}"
-    features: torch.Tensor = ctx.remember(
-        key,
-        lambda: generated_features(
-            model, extractor, n, config.batch_size, ctx.generator, ctx.dataset.test.shape, progress=ctx.progress
-        ),
-    )
-    return features
+    outputs: SampleOutputs = ctx.remember(key, lambda: _sample_outputs(model, extractor, n, config.batch_size, ctx))
+    return outputs
+
+
+def _sample_outputs(
+    model: GenerativeModel, extractor: FeatureExtractor, n: int, batch_size: int, ctx: EvalContext
+) -> SampleOutputs:
+    shape = ctx.dataset.test.shape
+    joint = extractor.features
+    if not isinstance(joint, FeaturesWithLogits):
+        features = generated_features(model, extractor, n, batch_size, ctx.generator, shape, progress=ctx.progress)
+        return SampleOutputs(features, None, None)
+    widths: list[int] = []
+
+    def concatenated(images: torch.Tensor) -> torch.Tensor:
+        # One tensor per batch through the core's sampling loop (which checks every sample), split after.
+        features, logits = joint.both(images)
+        widths.append(features.shape[1])
+        return torch.cat([features, logits], dim=1)
+
+    combined = FeatureExtractor(extractor.name, concatenated, extractor.identity)
+    both = generated_features(model, combined, n, batch_size, ctx.generator, shape, progress=ctx.progress)
+    d = widths[0]
+    return SampleOutputs(both[:, :d].contiguous(), both[:, d:].contiguous(), joint.logits_description)

@@ -1,0 +1,155 @@
+"""Named suites: versioned presets shipped inside the package, one TOML file each, for the protocols of published
+tables (``genbench run --suite NAME``, ``genbench suites``).
+
+A suite file has the layout of a ``--config`` file (top-level run settings, ``[model.NAME]`` and ``[metric.NAME]``
+option tables) plus ``name``, ``version`` and ``description``, and a ``[reference]`` table of the published numbers
+it is comparable to, each with its citation. Layers apply in the order suite < config file < command line; option
+tables merge key by key, so a config file or flag changes one option of a suite and keeps the rest.
+
+Only the standard library and genbench's config are imported: listing suites must not wait for torch to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from genbench.config import RunRequest, apply_suite, read_suite, suite_setting_names
+from genbench.types import GenbenchError
+
+#: Keys that describe a suite rather than set up a run.
+METADATA_KEYS = ("name", "version", "description", "reference")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One packaged suite: what it is called, its version, and the run settings it applies."""
+
+    name: str
+    version: int
+    description: str
+    #: The run settings, in the layout of a --config file.
+    settings: dict[str, Any]
+    #: Published numbers this suite's protocol is comparable to, with citations (documentation, never compared).
+    reference: dict[str, Any]
+    #: The TOML file itself, for ``genbench suites NAME``.
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        """The file's hash, recorded with every run so that a changed preset is never mistaken for the old one."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256[:16]}
+
+
+def suite_files() -> dict[str, str]:
+    """Suite name (the file's stem) -> the TOML text, for every suite shipped in this package."""
+    folder = resources.files(__name__)
+    return {
+        entry.name.removesuffix(".toml"): entry.read_text(encoding="utf-8")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    }
+
+
+def suite_names() -> list[str]:
+    return sorted(suite_files())
+
+
+def load_suite(name: str) -> Suite:
+    """The packaged suite ``name``; an unknown name is a one-line error with "did you mean" and the list."""
+    files = suite_files()
+    if name not in files:
+        from genbench.plugins import unknown_name_message  # here, not at the top: it pulls in pluggy
+
+        raise GenbenchError(unknown_name_message("suite", name, sorted(files)) + " List them with: genbench suites")
+    return parse_suite(name, files[name])
+
+
+def parse_suite(name: str, text: str) -> Suite:
+    """A suite from its TOML text, with its metadata checked and its run settings checked like a --config file's."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise GenbenchError(f"suite {name!r} is not valid TOML: {error}") from error
+    metadata = {key: data.pop(key, None) for key in METADATA_KEYS}
+    if metadata["name"] != name:
+        raise GenbenchError(f"suite file {name}.toml says name = {metadata['name']!r}; the two must agree")
+    if not isinstance(metadata["version"], int) or isinstance(metadata["version"], bool):
+        raise GenbenchError(f"suite {name!r} needs an integer version, got {metadata['version']!r}")
+    if not isinstance(metadata["description"], str) or not metadata["description"]:
+        raise GenbenchError(f"suite {name!r} needs a description")
+    reference = metadata["reference"] or {}
+    if not isinstance(reference, dict):
+        raise GenbenchError(f"suite {name!r}: [reference] must be a table")
+    unknown = sorted(set(data) - suite_setting_names())
+    if unknown:
+        raise GenbenchError(f"suite {name!r}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
+    return Suite(name, metadata["version"], metadata["description"], data, reference, text)
+
+
+def layered_request(suite: str | None, config: Path | None) -> RunRequest:
+    """Defaults < packaged suite < config file; the command line is applied on top by the caller.
+
+    Option tables merge key by key: a config file's ``[metric.fid] n_samples = 500`` changes that one option of the
+    suite's ``[metric.fid]`` and keeps its extractor and reference split.
+    """
+    request = RunRequest()
+    if suite is not None:
+        chosen = load_suite(suite)
+        apply_suite(request, chosen.settings, Path(f"suite:{suite}"))
+        request.suite = chosen.provenance()
+    if config is not None:
+        below = request.model_options, request.metric_options
+        apply_suite(request, read_suite(config), config)
+        request.model_options = merged_tables(below[0], request.model_options)
+        request.metric_options = merged_tables(below[1], request.metric_options)
+    return request
+
+
+def merged_tables(lower: dict[str, dict[str, Any]], upper: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-name option tables of ``lower`` with those of ``upper`` laid over them, option by option."""
+    names = list(dict.fromkeys([*lower, *upper]))
+    return {name: {**lower.get(name, {}), **upper.get(name, {})} for name in names}
+
+
+def suites_table() -> list[tuple[str, str, str]]:
+    """(name, version, description) of every packaged suite, for ``genbench suites``."""
+    rows = []
+    for name in suite_names():
+        suite = load_suite(name)
+        rows.append((suite.name, f"v{suite.version}", suite.description))
+    return rows
+
+
+def layers_set(key: str, suite: str | None, config: Path | None) -> bool:
+    """Whether the packaged suite or the config file sets ``key`` (rather than leaving the default)."""
+    in_suite = suite is not None and key in load_suite(suite).settings
+    return in_suite or (config is not None and key in read_suite(config))
+
+
+def drop_unused_suite_options(request: RunRequest, suite: str | None, config: Path | None) -> None:
+    """Drop a suite's option tables for models and metrics that the final request does not run.
+
+    ``--suite cifar10 --models gan`` narrows the suite; its [model.pixelcnn] table is then no mistake of the
+    user's. Tables from a config file are kept, so that ``prepare`` still reports those as unused.
+    """
+    if suite is None:
+        return
+    settings = load_suite(suite).settings
+    from_config = read_suite(config) if config is not None else {}
+    for label, options, used in (
+        ("model", request.model_options, request.models),
+        ("metric", request.metric_options, request.metrics),
+    ):
+        if used is None:  # every installed metric runs
+            continue
+        suite_only = set(settings.get(label, {})) - set(from_config.get(label, {}))
+        for name in suite_only - set(used):
+            del options[name]
