@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from genbench.config import NAME_PATTERN
-from genbench.store import RunDirectory, write_atomic, write_json_atomic
+from genbench.store import RunDirectory, file_sha256, write_atomic, write_json_atomic
 from genbench.types import CellRecord, GenbenchError
 
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -59,14 +59,6 @@ class WeightsFile:
             origin["source"] = self.sidecar.get("source")
             origin["trained_on"] = (self.sidecar.get("dataset") or {}).get("fingerprint")
         return origin
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sidecar_path(weights: Path) -> Path:

@@ -44,7 +44,14 @@ from genbench.origins import (
 )
 from genbench.plugins import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.report import write_run_leaderboard
-from genbench.store import RunDirectory, check_writable_folder, records_frame, remove_stale_temporaries, write_atomic
+from genbench.store import (
+    RunDirectory,
+    check_writable_folder,
+    file_sha256,
+    records_frame,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from genbench.text import warn
 from genbench.types import (
     SAMPLE,
@@ -233,6 +240,7 @@ def execute(
         "metrics": metric_settings,
         "plugin_options": _as_dict(run.request.plugin_options),
         "code": evaluation_code(run),
+        "files": files_named_by([metric_settings, _as_dict(run.request.plugin_options)]),
     }
     ids = {
         (spec.name, seed): cell_id(spec.name, run.dataset.name, seed, model_key(run, spec, seed), evaluation)
@@ -319,6 +327,22 @@ def evaluation_code(run: PreparedRun) -> dict[str, Any]:
         "metrics": {spec.name: run.registry.plugin_of(METRIC, spec.name).code for spec in run.metrics},
         "extractors": {name: run.registry.plugin_of(EXTRACTOR, name).code for name in named},
     }
+
+
+def files_named_by(options: Any) -> dict[str, str]:
+    """Path -> SHA-256 of every existing file that an option names (reference statistics, weights): a file
+    replaced in place changes what is measured, so it must change the cell's id, as its path alone would not."""
+    found: dict[str, str] = {}
+    if isinstance(options, dict):
+        options = list(options.values())
+    if isinstance(options, list | tuple):
+        for item in options:
+            found.update(files_named_by(item))
+    elif isinstance(options, str) and options:
+        path = Path(options).expanduser()
+        if path.is_file():
+            found[options] = file_sha256(path)
+    return found
 
 
 def run_cell(

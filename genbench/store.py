@@ -200,6 +200,7 @@ def read_checked_json(
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks (checkpoints and sample files may be large)."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

@@ -19,7 +19,7 @@ from genbench import identity
 from genbench.cli import build_parser, request_from_args
 from genbench.config import RunRequest
 from genbench.plugins import DATASET, METRIC, MODEL, load_plugins
-from genbench.runner import evaluation_code, execute, model_key, prepare
+from genbench.runner import evaluation_code, execute, files_named_by, model_key, prepare
 from genbench.store import RunDirectory
 from genbench.types import GenbenchError
 
@@ -213,3 +213,15 @@ def test_source_hash_covers_the_whole_package_and_changes_with_any_file(tmp_path
     assert identity._source_hash.__wrapped__(str(package)) == before
     (package / "sub" / "deep.py").write_text("x = 2\n")
     assert identity._source_hash.__wrapped__(str(package)) != before
+
+
+def test_a_file_an_option_names_counts_by_its_content(tmp_path: Path) -> None:
+    # --fid-reference stats.npz replaced in place must not let a rerun reuse cells measured against the old file.
+    stats = tmp_path / "stats.npz"
+    stats.write_bytes(b"first")
+    options = [{"fid": {"reference_statistics": str(stats), "extractor": "inception"}}, {"inception_weights": None}]
+    before = files_named_by(options)
+    assert list(before) == [str(stats)]
+    stats.write_bytes(b"second")
+    assert files_named_by(options) != before
+    assert files_named_by([{"fid": {"reference_statistics": str(tmp_path / "missing.npz")}}]) == {}

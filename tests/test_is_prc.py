@@ -178,12 +178,24 @@ def test_an_extractor_without_logits_cannot_give_an_inception_score(
 
 
 @pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: IsConfig(splits=0), "splits must be at least 1, got 0"),
+        (lambda: PrecisionRecallConfig(neighborhood=0), "neighborhood must be at least 1, got 0"),
+        (lambda: PrecisionRecallConfig(distance_batch=0), "distance_batch must be at least 1, got 0"),
+    ],
+)
+def test_bad_option_values_are_refused_when_the_config_is_made(make: Any, message: str) -> None:
+    # Before any training: resolve_config builds the config, so its __post_init__ runs in prepare.
+    with pytest.raises(GenbenchError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
     ("config", "message"),
     [
-        (IsConfig(splits=0), "splits must be a positive integer"),
         (IsConfig(n_samples=10, splits=10), "cannot fill 10 splits"),
-        (PrecisionRecallConfig(neighborhood=0), "neighborhood and distance_batch must be at least 1"),
-        (PrecisionRecallConfig(reference_split="validation"), "reference_split must be 'train' or 'test'"),
+        (PrecisionRecallConfig(reference_split="validation"), "reference_split must be 'train' or 'test'"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_options_are_user_errors(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
+from genbench.validation import require_at_least
 from genbench_fid.sample_features import SampleFeatureConfig, shared_extractor, shared_sample_outputs, validate
 
 KEY_METRIC_IS_MEAN = "is"
@@ -32,6 +33,10 @@ SHUFFLE_SEED = 2020
 @dataclass
 class IsConfig(SampleFeatureConfig):
     splits: int = 10  # parts the samples are scored in, as Salimans et al.; the spread over them is is_std
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least(self, 1, "splits")
 
 
 def inception_score(logits: torch.Tensor, splits: int, *, shuffle: bool = True) -> tuple[float, float]:
@@ -45,8 +50,6 @@ def inception_score(logits: torch.Tensor, splits: int, *, shuffle: bool = True) 
 def compute_is(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, IsConfig) else IsConfig()
     validate(config, KEY_METRIC_IS_MEAN)
-    if not isinstance(config.splits, int) or config.splits < 1:
-        raise GenbenchError(f"is: splits must be a positive integer, got {config.splits!r}")
     extractor = shared_extractor(config, ctx)
     outputs = shared_sample_outputs(model, extractor, config, ctx)
     if outputs.logits is None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genbench import EvalContext, GenerativeModel, MetricResult
-from genbench.features import reference_features
 from genbench.stats import kernel_inception_distance
 from genbench.validation import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,
-    reference_batch_size,
+    real_features,
     shared_extractor,
     shared_sample_features,
     validate,
@@ -47,14 +46,7 @@ def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
     validate(config, KEY_METRIC_KID_MEAN)
     extractor = shared_extractor(config, ctx)
-    real, reference = reference_features(
-        extractor,
-        ctx.dataset,
-        config.reference_split,
-        reference_batch_size(config, ctx),
-        ctx.cache_dir,
-        progress=ctx.progress,
-    )
+    real, reference = real_features(extractor, config, ctx)
     fake = shared_sample_features(model, extractor, config, ctx)
     # At most half of the smaller set: subsets of everything would all be alike, and kid_std a meaningless 0.
     subset_size = min(config.subset_size, len(real) // 2, len(fake) // 2)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
-from genbench.features import reference_features
+from genbench.validation import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
-    reference_batch_size,
+    real_features,
     shared_extractor,
     shared_sample_features,
     validate,
@@ -35,6 +35,10 @@ KEY_METRIC_RECALL = "recall"
 class PrecisionRecallConfig(FeatureMetricConfig):
     neighborhood: int = 3  # k of the k-th nearest neighbour that sets each ball's radius, as Kynkäänniemi et al.
     distance_batch: int = 2000  # rows of the distance matrix computed at once; bounds memory, not the result
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least(self, 1, "neighborhood", "distance_batch")
 
 
 def precision_recall(
@@ -50,20 +54,8 @@ def precision_recall(
 def compute_precision_recall(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, PrecisionRecallConfig) else PrecisionRecallConfig()
     validate(config, "precision_recall")
-    if config.neighborhood < 1 or config.distance_batch < 1:
-        raise GenbenchError(
-            "precision_recall: neighborhood and distance_batch must be at least 1, got "
-            f"{config.neighborhood}, {config.distance_batch}"
-        )
     extractor = shared_extractor(config, ctx)
-    real, reference = reference_features(
-        extractor,
-        ctx.dataset,
-        config.reference_split,
-        reference_batch_size(config, ctx),
-        ctx.cache_dir,
-        progress=ctx.progress,
-    )
+    real, reference = real_features(extractor, config, ctx)
     fake = shared_sample_features(model, extractor, config, ctx)
     if min(len(real), len(fake)) <= config.neighborhood:
         raise GenbenchError(

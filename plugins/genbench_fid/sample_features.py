@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel
 from genbench.devices import eval_batch_size
-from genbench.features import FeatureExtractor, generated_features, load_extractor
+from genbench.features import FeatureExtractor, generated_features, load_extractor, reference_features
 from genbench.validation import require_at_least
 
 #: Generated images by default: as many as the test split has, up to this. FID is biased upward by a term that
@@ -104,6 +104,20 @@ def reference_batch_size(config: FeatureMetricConfig, ctx: EvalContext) -> int:
     images come from one generator whose draws follow the batches, so their batch stays ``config.batch_size``.
     """
     return eval_batch_size(ctx.device, FEATURE_BYTES_PER_IMAGE, config.batch_size)
+
+
+def real_features(
+    extractor: FeatureExtractor, config: FeatureMetricConfig, ctx: EvalContext
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The cached features of the reference split (``config.reference_split``), and how they were obtained."""
+    return reference_features(
+        extractor,
+        ctx.dataset,
+        config.reference_split,
+        reference_batch_size(config, ctx),
+        ctx.cache_dir,
+        progress=ctx.progress,
+    )
 
 
 def check_extractor(config: SampleFeatureConfig, ctx: EvalContext, metric: str) -> None:

@@ -40,6 +40,7 @@ import torch
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData, NotApplicable
+from genbench.store import file_sha256
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 EIGHT_BIT = 256
@@ -200,14 +201,6 @@ def to_levels(images: torch.Tensor, file_levels: int, levels: int, path: Path) -
     values = images.long()
     mapped = (2 * values * (levels - 1) + (file_levels - 1)) // (2 * (file_levels - 1))
     return mapped.to(torch.uint8)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @genbench.hookimpl
