@@ -92,3 +92,17 @@ def one_thread() -> Iterator[None]:
 def cpu_context(seed: int = 0) -> FitContext:
     """What the runner gives a model's fit on the CPU, seeded."""
     return FitContext(device=torch.device("cpu"), seed=seed, generator=torch.Generator().manual_seed(seed))
+
+
+class Replay:
+    """A "perfect" model: it samples (with replacement) from a fixed set of real images, counting its calls."""
+
+    capabilities = frozenset({"sample"})
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+        self.calls = 0
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        self.calls += 1
+        return self.images[torch.randint(len(self.images), (n,), generator=generator)]

@@ -10,27 +10,13 @@ import pytest
 import torch
 
 import genbench
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, Replay
 from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError, ImageData
 from genbench.plugins import Registry
 from genbench_fid.metric_fid import FidConfig, compute_fid
 from genbench_fid.metric_kid import KidConfig, compute_kid
 from genbench_fid.sample_features import extractor_name
 from genbench_independent import IndependentConfig, IndependentPixels
-
-
-class Replay:
-    """A "perfect" model: it samples (with replacement) from a fixed set of real images."""
-
-    capabilities = frozenset({genbench.SAMPLE})
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-        self.calls = 0
-
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        self.calls += 1
-        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
 
 
 class Noise:

@@ -14,6 +14,7 @@ from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metri
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 
 import genbench
+from conftest import Replay
 from genbench import Dataset, EvalContext, GenbenchError
 from genbench.features import FeatureExtractor, load_extractor
 from genbench.plugins import Registry
@@ -22,20 +23,6 @@ from genbench_fid.metric_is import IsConfig, compute_is, inception_score
 from genbench_fid.metric_kid import KidConfig, compute_kid
 from genbench_fid.metric_prc import PrecisionRecallConfig, compute_precision_recall, precision_recall
 from genbench_fid.sample_features import FeaturesWithLogits, shared_sample_outputs
-
-
-class Replay:
-    """Samples (with replacement) from fixed real images, counting its calls."""
-
-    capabilities = frozenset({genbench.SAMPLE})
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-        self.calls = 0
-
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        self.calls += 1
-        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
 
 
 class Blank:
