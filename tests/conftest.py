@@ -106,3 +106,19 @@ class Replay:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         self.calls += 1
         return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+
+
+@pytest.fixture(scope="session")
+def random_inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """torch-fidelity's InceptionV3 with random weights, saved as its weights file is: a state dict, torch.save.
+
+    The Inception path then runs end to end offline; one file serves every test of the session."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with pytest.MonkeyPatch.context() as patch:  # build the architecture without fetching the real weights
+        patch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {})
+        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        network = FeatureExtractorInceptionV3("random", ["2048"])
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(network.state_dict(), path)
+    return path

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 import genbench_fid.feature_extractor_classifier as classifier_module
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
@@ -30,18 +30,6 @@ def test_both_extractors_are_registered(registry: Registry) -> None:
 
 
 # --------------------------------------------------------------------------------------------- inception
-
-
-@pytest.fixture(scope="module")
-def random_inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """torch-fidelity's InceptionV3 with random weights, saved as its weights file is: a state dict, torch.save."""
-    with pytest.MonkeyPatch.context() as patch:  # build the architecture without fetching the real weights
-        patch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {})
-        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
-        network = FeatureExtractorInceptionV3("random", ["2048"])
-    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    torch.save(network.state_dict(), path)
-    return path
 
 
 @pytest.fixture

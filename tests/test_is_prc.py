@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metric
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 
@@ -194,18 +193,6 @@ def test_bad_options_are_user_errors(
 
 
 # ------------------------------------------------------------------------------ inception, end to end (offline)
-
-
-@pytest.fixture(scope="module")
-def random_inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """torch-fidelity's InceptionV3 with random weights, saved as its weights file is: a state dict, torch.save."""
-    with pytest.MonkeyPatch.context() as patch:  # build the architecture without fetching the real weights
-        patch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {})
-        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
-        network = FeatureExtractorInceptionV3("random", ["2048"])
-    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    torch.save(network.state_dict(), path)
-    return path
 
 
 def test_inception_score_with_the_inception_extractor_uses_its_logits_unbiased(
