@@ -12,7 +12,7 @@ from genbench import DataInfo, EvalContext, GenbenchError, ImageData
 from genbench.data import make_dataset
 from genbench.nn import levels_to_unit
 from genbench_pixelcnn import PixelCNN, PixelCNNConfig
-from genbench_pixelcnn.sampler_cached import cached_logits
+from genbench_pixelcnn.sampler_cached import RowSampler, cached_logits, draw_by_inverse_cdf, sample_on_device
 from genbench_sample_time import SampleTimeConfig, seconds_per_image
 
 
@@ -119,3 +119,114 @@ def test_sample_time_names_the_sampler_that_ran(sampler: str, registry: Any, tmp
     ctx = EvalContext(dataset, torch.device("cpu"), 0, torch.Generator().manual_seed(0), config, registry, tmp_path)
     model = PixelCNN(PixelCNNConfig(channels=8, head_channels=8, layers=1, sampler=sampler), DataInfo((1, 3, 3), 3))
     assert seconds_per_image(model, ctx).provenance["sampler"] == sampler
+
+
+# ---------------------------------------------------------------------------------------- the on-device sampler
+
+
+def test_inverse_cdf_draws_follow_the_probabilities() -> None:
+    probs = torch.tensor([0.0, 0.1, 0.6, 0.0, 0.3])
+    logits = probs.log().expand(200_000, -1)  # log 0 = -inf: a level the draw must never pick
+    uniforms = torch.rand(200_000, generator=torch.Generator().manual_seed(0))
+    drawn = draw_by_inverse_cdf(logits, uniforms)
+    assert drawn.dtype == torch.uint8
+    frequencies = torch.bincount(drawn.long(), minlength=5).double() / len(drawn)
+    assert frequencies[0] == 0 and frequencies[3] == 0
+    # Binomial standard error at 200,000 draws is at most 0.0011: 0.005 is over four of them.
+    torch.testing.assert_close(frequencies, probs.double(), rtol=0.0, atol=0.005)
+    # The ends of [0, 1): u = 0 is the first level of positive probability, u just below 1 the last one.
+    edges = draw_by_inverse_cdf(probs.log().expand(2, -1), torch.tensor([0.0, 1.0 - 2**-24]))
+    assert edges.tolist() == [1, 4]
+
+
+def exact_image_probabilities(model: PixelCNN) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of the model's tiny shape, and its probability under the model."""
+    (c, h, w), levels = model.info.shape, model.info.levels
+    codes = torch.arange(levels ** (c * h * w))
+    digits = torch.stack([(codes // levels**i) % levels for i in range(c * h * w)], dim=1)
+    images = digits.view(-1, c, h, w).to(torch.uint8)
+    with torch.no_grad():
+        probs = model.log_likelihood(images).exp()
+    return images, probs
+
+
+def empirical_distance(samples: torch.Tensor, images: torch.Tensor, probs: torch.Tensor) -> float:
+    """Total variation between the samples' image frequencies and the exact probabilities."""
+    index = {tuple(image.flatten().tolist()): i for i, image in enumerate(images)}
+    counts = torch.zeros(len(images), dtype=torch.float64)
+    for sample in samples:
+        counts[index[tuple(sample.flatten().tolist())]] += 1
+    return 0.5 * (counts / len(samples) - probs.double()).abs().sum().item()
+
+
+@pytest.mark.parametrize("block", ["gated", "residual"])
+def test_the_on_device_sampler_draws_from_the_models_distribution(block: str) -> None:
+    # 1x2x2 with 3 levels: 81 images whose exact probabilities the model gives; 6,000 draws of each sampler.
+    # The sampling noise of a total variation over 81 cells at 6,000 draws is about 0.04; a wrong conditional
+    # (a stale cache, a shifted uniform) moves it far more.
+    model = lively(block, (1, 2, 2), 3, first_kernel=3, kernel=3)
+    images, probs = exact_image_probabilities(model)
+    assert probs.sum().item() == pytest.approx(1.0, abs=1e-5)
+    on_device = sample_on_device(model, 6000, torch.Generator().manual_seed(0), cuda_graph=False)
+    plain = model.sample_plain(6000, torch.Generator().manual_seed(0))
+    assert empirical_distance(on_device, images, probs) < 0.06
+    assert empirical_distance(plain, images, probs) < 0.06
+
+
+def test_reset_restores_the_blank_image_state() -> None:
+    # A CUDA graph is captured after a warm-up row that dirties every cache; reset must undo it in place.
+    model = lively("gated", (3, 5, 6), 4, first_kernel=3, kernel=3)
+    used, fresh = RowSampler(model, 4), RowSampler(model, 4)
+    used.uniforms.uniform_(generator=torch.Generator().manual_seed(0))
+    used.run()
+    used.run()
+    used.cache.reset()
+    for name in ("image", "first_from_above"):
+        a, b = getattr(used.cache, name), getattr(fresh.cache, name)
+        assert torch.equal(a.rows if name == "image" else a, b.rows if name == "image" else b)
+    for a, b in zip(used.cache.gated_layers, fresh.cache.gated_layers, strict=True):
+        assert torch.equal(a.v_band.rows, b.v_band.rows) and torch.equal(a.h_row.rows, b.h_row.rows)
+        assert torch.equal(a.from_vertical, b.from_vertical)
+
+
+def test_residual_reset_restores_the_blank_image_state() -> None:
+    model = lively("residual", (1, 5, 6), 4, first_kernel=3, kernel=3)
+    used, fresh = RowSampler(model, 2), RowSampler(model, 2)
+    used.uniforms.uniform_(generator=torch.Generator().manual_seed(0))
+    used.run()
+    used.cache.reset()
+    for a, b in zip(used.cache.residual_layers, fresh.cache.residual_layers, strict=True):
+        assert torch.equal(a.inner.rows, b.inner.rows) and torch.equal(a.from_above, b.from_above)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+
+
+@needs_cuda
+@pytest.mark.parametrize("block", ["gated", "residual"])
+@pytest.mark.parametrize(("shape", "batch"), [((1, 7, 5), 1), ((3, 6, 6), 16)])
+def test_cuda_graph_replays_draw_the_eager_steps_images(block: str, shape: tuple[int, int, int], batch: int) -> None:
+    model = lively(block, shape, 5, first_kernel=5, kernel=3).cuda()
+    graphed = sample_on_device(model, batch, torch.Generator().manual_seed(4), cuda_graph=True)
+    eager = sample_on_device(model, batch, torch.Generator().manual_seed(4), cuda_graph=False)
+    assert graphed.device.type == "cpu" and graphed.shape == (batch, *shape)
+    assert torch.equal(graphed, eager)
+    assert len(graphed.unique()) > 1
+
+
+@needs_cuda
+@pytest.mark.parametrize("cuda_graph", [True, False])
+def test_cuda_sampler_draws_from_the_models_distribution(cuda_graph: bool) -> None:
+    model = lively("gated", (1, 2, 2), 3, first_kernel=3, kernel=3)
+    images, probs = exact_image_probabilities(model)
+    model = model.cuda()
+    samples = sample_on_device(model, 6000, torch.Generator().manual_seed(0), cuda_graph=cuda_graph)
+    assert empirical_distance(samples, images, probs) < 0.06
+
+
+@needs_cuda
+def test_cuda_sampler_name_says_whether_a_graph_ran() -> None:
+    info = DataInfo((1, 4, 4), 5)
+    graphed = PixelCNN(PixelCNNConfig(channels=8, head_channels=8, layers=1), info).cuda()
+    eager = PixelCNN(PixelCNNConfig(channels=8, head_channels=8, layers=1, cuda_graph=False), info).cuda()
+    assert (graphed.sampler_name, eager.sampler_name) == ("cached, CUDA graph", "cached, eager")

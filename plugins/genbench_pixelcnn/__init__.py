@@ -56,6 +56,9 @@ class PixelCNNConfig:
     # reference: a forward pass per value). Hashed with the rest of the config, so switching it retrains, but a
     # cell's key then covers its sample_time (and, on a GPU, the rounding of its samples), which depend on it.
     sampler: Literal["cached", "plain"] = "cached"
+    # On CUDA, the cached sampler replays one row of steps as a CUDA graph (one launch instead of thousands per
+    # row, which is what a batch of 1 costs); False runs the same steps eagerly, to compare or debug.
+    cuda_graph: bool = True
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "channels", "first_kernel", "kernel", "head_channels", "epochs")
@@ -199,17 +202,21 @@ class PixelCNN(nn.Module):
     @property
     def sampler_name(self) -> str:
         """Which sampler ``sample`` runs; ``sample_time`` records it in its provenance."""
+        on_cuda = next(self.parameters()).device.type == "cuda"
+        if self.config.sampler == "cached" and on_cuda:
+            return "cached, CUDA graph" if self.config.cuda_graph else "cached, eager"
         return self.config.sampler
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n images drawn value by value in the chain rule's order, by the sampler the config names.
 
-        Both samplers draw from the same logits with the same generator calls, so they return the same images
-        (on a GPU the two can round the logits differently, which may rarely change a draw).
+        On the CPU both samplers draw from the same logits with the same generator calls, so they return the same
+        images. On a GPU the cached sampler draws by inverse transform from uniforms taken from ``generator`` up
+        front (``sampler_cached.sample_on_device``): the same distribution, other images.
         """
         if self.config.sampler == "plain":
             return self.sample_plain(n, generator)
-        return sample_cached(self, n, generator)
+        return sample_cached(self, n, generator, cuda_graph=self.config.cuda_graph)
 
     @torch.no_grad()
     def sample_plain(self, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -22,10 +22,17 @@ for the last channel, made with every earlier channel drawn, leaves them final (
 that pixel's last channel).
 
 Each layer keeps only the rows its kernel reaches (``RowBand``), and ``logits_at(col)`` reads and writes buffers
-whose addresses depend on the column alone, with static shapes: on a GPU it can be captured once per column as a
-CUDA graph and replayed for every row (not done here: that needs a GPU to be written and tested on). The draws go
-through ``genbench.nn.sample_categorical`` with the caller's generator, in the same order and on logits of the
-same shape as the plain sampler's, so on the CPU both samplers return the same images.
+whose addresses depend on the column alone, with static shapes. On the CPU the draws go through
+``genbench.nn.sample_categorical`` with the caller's generator, in the same order and on logits of the same shape
+as the plain sampler's, so both samplers return the same images.
+
+On a GPU that draw is what costs: the caller's generator lives on the CPU (so that a seed means the same thing on
+every device), and every value would wait for a copy to the host and back. ``sample_on_device`` instead draws all
+the uniforms it needs from that generator at once, moves them to the device, and picks each value by inverse
+transform sampling (the first level whose cumulative probability exceeds its uniform): the same distribution,
+with no host round trip, so a whole row of steps (every column and channel, then ``next_row``) runs on the device
+with addresses that do not depend on the row. On CUDA that row is captured once as a CUDA graph and replayed for
+every row, which replaces thousands of kernel launches per row by one (at batch 1 the launches are the cost).
 """
 
 from __future__ import annotations
@@ -127,6 +134,7 @@ class GatedLayer:
     v_band: RowBand  # the vertical stack's input
     h_row: RowBand  # the horizontal stack's input, current row only
     from_vertical: torch.Tensor  # (n, W, 2 channels): the link's output for the current row plus both biases
+    from_vertical_at_row_0: torch.Tensor  # (2 channels,): row 0 has nothing above, so only the biases arrive
 
 
 @dataclass
@@ -164,6 +172,17 @@ class ActivationCache:
         self.head_hidden, self.head_logits = SplitConv(model.head[1]), SplitConv(model.head[3])
         self.start_row()
 
+    def reset(self) -> None:
+        """Back to the state of a blank image at row 0, in place (a captured CUDA graph keeps the addresses)."""
+        self.image.rows.zero_()
+        for gated in self.gated_layers:
+            gated.v_band.rows.zero_()
+            gated.h_row.rows.zero_()
+            gated.from_vertical.copy_(gated.from_vertical_at_row_0.expand_as(gated.from_vertical))
+        for residual in self.residual_layers:
+            residual.inner.rows.zero_()
+        self.start_row()
+
     def zeros(self, *shape: int) -> torch.Tensor:
         return torch.zeros(self.n, *shape, device=self.device)
 
@@ -172,7 +191,7 @@ class ActivationCache:
 
     def gated_layer(self, block: GatedBlock, pad: int, channels: int) -> GatedLayer:
         # Row 0 has nothing above: shift_down feeds the link a zero row, so only the biases arrive.
-        from_vertical = self.zeros(self.width, 2 * channels) + block.vertical_to_horizontal.bias + block.horizontal.bias
+        at_row_0 = (block.vertical_to_horizontal.bias + block.horizontal.bias).detach()
         return GatedLayer(
             vertical=block.vertical.conv,
             link=block.vertical_to_horizontal,
@@ -180,7 +199,8 @@ class ActivationCache:
             out=SplitConv(block.horizontal_out),
             v_band=self.band(pad, pad, channels),
             h_row=self.band(0, pad, channels),
-            from_vertical=from_vertical,
+            from_vertical=self.zeros(self.width, 2 * channels) + at_row_0,
+            from_vertical_at_row_0=at_row_0,
         )
 
     def residual_layer(self, block: ResidualBlock, pad: int, inner: int) -> ResidualLayer:
@@ -263,9 +283,79 @@ def generate(model: PixelCNN, n: int, choose: Chooser) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_cached(model: PixelCNN, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n images, drawn as the plain sampler draws them (same order, same generator calls), on the CPU."""
+def sample_cached(model: PixelCNN, n: int, generator: torch.Generator, *, cuda_graph: bool = True) -> torch.Tensor:
+    """n images, uint8 on the CPU.
+
+    On the CPU they are drawn as the plain sampler draws them (same order, same generator calls, same images); on
+    another device by ``sample_on_device``, captured as a CUDA graph on CUDA unless ``cuda_graph`` is False.
+    """
+    if next(model.parameters()).device.type != "cpu":
+        return sample_on_device(model, n, generator, cuda_graph=cuda_graph)
     return generate(model, n, lambda logits, row, col, channel: sample_categorical(logits, generator, dim=1)).cpu()
+
+
+def draw_by_inverse_cdf(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """One level per row of ``logits`` (n, levels): the first whose cumulative probability exceeds ``uniform`` (n,).
+
+    The level is the number of cumulative probabilities <= u, so P(level k) = P(cdf[k - 1] <= u < cdf[k]) = p_k for
+    u ~ Uniform[0, 1), and a level of probability 0 below the top is never drawn. Rounding can leave the last cumulative
+    probability a hair below 1; a u above it counts as the last level (the clamp), an error of float32 epsilon.
+    """
+    cdf = torch.softmax(logits.float(), dim=1).cumsum(dim=1)
+    return (cdf <= uniform.unsqueeze(1)).sum(dim=1).clamp_(max=logits.shape[1] - 1).to(torch.uint8)
+
+
+class RowSampler:
+    """One row of sampling steps on the device: reads ``uniforms`` (n, C, W), writes ``values`` (n, C, W).
+
+    Both buffers, like the cache's, keep their addresses for the whole image: ``run`` touches the same memory on
+    every row, which is what lets a CUDA graph captured on one row replay on all of them.
+    """
+
+    def __init__(self, model: PixelCNN, n: int) -> None:
+        self.cache = ActivationCache(model, n)
+        c, _, width = model.info.shape
+        self.uniforms = torch.zeros(n, c, width, device=self.cache.device)
+        self.values = torch.zeros(n, c, width, dtype=torch.uint8, device=self.cache.device)
+
+    def run(self) -> None:
+        cache = self.cache
+        for col in range(cache.width):
+            for channel in range(cache.data_channels):
+                drawn = draw_by_inverse_cdf(cache.logits_at(col)[:, :, channel], self.uniforms[:, channel, col])
+                self.values[:, channel, col] = drawn
+                cache.set_value(col, channel, drawn)
+        cache.next_row()  # after the last row too: harmless, and it keeps every replay the same
+
+    def captured(self) -> Callable[[], None]:
+        """``run`` captured as a CUDA graph: warmed up once on a side stream (cuBLAS sets itself up on the first
+        call, which a capture may not), the cache reset, then recorded; the returned callable replays it."""
+        side = torch.cuda.Stream(self.cache.device)
+        side.wait_stream(torch.cuda.current_stream(self.cache.device))
+        with torch.cuda.stream(side):
+            self.run()
+        torch.cuda.current_stream(self.cache.device).wait_stream(side)
+        self.cache.reset()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.run()
+        return graph.replay
+
+
+@torch.no_grad()
+def sample_on_device(model: PixelCNN, n: int, generator: torch.Generator, *, cuda_graph: bool) -> torch.Tensor:
+    """n images drawn row by row on the model's device, every uniform taken from ``generator`` in one call."""
+    c, height, width = model.info.shape
+    sampler = RowSampler(model, n)
+    device = sampler.cache.device
+    uniforms = torch.rand(height, n, c, width, generator=generator, device=generator.device).to(device)
+    step = sampler.captured() if cuda_graph and device.type == "cuda" else sampler.run
+    rows = []
+    for row in range(height):
+        sampler.uniforms.copy_(uniforms[row])
+        step()
+        rows.append(sampler.values.clone())
+    return torch.stack(rows, dim=2).cpu()
 
 
 @torch.no_grad()
