@@ -158,7 +158,8 @@ def training_rate(spec: Any, settings: Settings, device: torch.device) -> tuple[
         return time.perf_counter() - start
 
     warmup_batches = 3
-    estimate = warmup_batches / fit(warmup_batches)  # includes first-call costs: an underestimate of the rate
+    fit(warmup_batches)  # the first call pays for CUDA's kernels and cuDNN's autotuning: not a rate
+    estimate = warmup_batches / fit(warmup_batches)
     batches = int(min(max(estimate * settings.budget, warmup_batches), settings.train_images // batch))
     return batches / fit(batches), f"{batches} steps of batch {batch}"
 
