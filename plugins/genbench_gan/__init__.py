@@ -27,7 +27,7 @@ import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
 from genbench.devices import to_device
 from genbench.nn import dequantize, unit_to_levels
-from genbench.training import train_epochs
+from genbench.training import adam, train_epochs
 from genbench.validation import require_at_least
 
 LOSSES = ("non_saturating", "hinge")
@@ -146,8 +146,8 @@ class GAN(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config, levels = self.config, self.info.levels
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
+        opt_g = adam(self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
+        opt_d = adam(self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
         updates = itertools.count()
         g_loss = torch.zeros(())
         self.train()
