@@ -101,6 +101,7 @@ from genbench.report.tables import (
     interval_legend,
     plugin_lines,
     protocol_sections,
+    run_packages,
     table_rows,
 )
 from genbench.report.terminal import format_leaderboard
@@ -152,6 +153,7 @@ __all__ = [
     "render_html",
     "render_markdown",
     "report_command",
+    "run_packages",
     "table_rows",
     "write_leaderboard",
     "write_run_leaderboard",

@@ -6,6 +6,7 @@ come from here, so the three agree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,7 +146,7 @@ def _fields_text(fields: Mapping[str, Any]) -> str:
 def _run_text(run: Run) -> str:
     info = run.info
     device = info.get("device") or {}
-    packages = ", ".join(f"{name} {version}" for name, version in (info.get("packages") or {}).items())
+    packages = ", ".join(f"{name} {version}" for name, version in run_packages(info).items())
     parts = [
         f"git revision: {info.get('git_revision') or 'unknown'}",
         f"device: {run.hardware}" + (f", {device['torch_threads']} torch threads" if "torch_threads" in device else ""),
@@ -155,6 +156,28 @@ def _run_text(run: Run) -> str:
         f"command: {' '.join(map(str, info.get('command', [])))}",
     ]
     return "; ".join(parts)
+
+
+def run_packages(info: Mapping[str, Any]) -> dict[str, str]:
+    """The distributions a run's numbers depend on, with their versions: those run.json records by name
+    (genbench, torch, numpy, ...), then each other distribution that a working plugin came from (a third-party
+    plugin, recorded only in run.json's plugins). A broken plugin computed nothing, so its distribution is not
+    listed; a plugin loaded with -p has no distribution (the Plugins section names its module)."""
+    packages = {str(name): str(version) for name, version in (info.get("packages") or {}).items()}
+    listed = {_distribution_key(name) for name in packages}
+    for plugin in info.get("plugins") or []:
+        if not isinstance(plugin, dict) or plugin.get("error") or not plugin.get("distribution"):
+            continue
+        name = str(plugin["distribution"])
+        if _distribution_key(name) not in listed:  # genbench's own built-ins are listed already
+            listed.add(_distribution_key(name))
+            packages[name] = str(plugin.get("version") or "(version unknown)")
+    return packages
+
+
+def _distribution_key(name: str) -> str:
+    """One spelling per distribution name (PEP 503): genbench_made, Genbench-Made and genbench.made are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
