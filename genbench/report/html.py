@@ -82,7 +82,7 @@ def render_html(leaderboard: Leaderboard) -> str:
 @functools.cache
 def page_template() -> jinja2.Template:
     """The page's template, loaded once per process."""
-    import jinja2  # here, not at the top: the CLI starts without jinja2, and only `report` renders pages
+    import jinja2  # here, not at the top: the CLI starts without jinja2; only writing a leaderboard needs it
 
     environment = jinja2.Environment(
         # The template ships inside the package (package-data in pyproject.toml), found wherever genbench is installed.

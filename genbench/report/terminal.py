@@ -11,7 +11,7 @@ from genbench.text import terminal_safe
 
 def format_leaderboard(leaderboard: Leaderboard) -> str:
     """The leaderboard for a terminal: one fixed-width table per data set, then failures, N/A reasons, notes."""
-    import pandas as pd
+    import pandas as pd  # here, not at the top: the CLI starts without pandas
 
     blocks = []
     for dataset in leaderboard.datasets:
