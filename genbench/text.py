@@ -2,7 +2,7 @@
 
 Model names, errors, plugin descriptions and everything read back from a run folder were written by someone
 else. On a terminal, an escape sequence in them could rewrite the screen or the title bar; in Markdown, a
-``[link](javascript:...)`` or raw HTML would become live. HTML pages escape with ``html.escape`` (report.py).
+``[link](javascript:...)`` or raw HTML would become live. HTML pages are escaped by jinja2 (genbench/report/html.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import json
 import math
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,8 @@ def test_plugin_strings_are_escaped(base_run: Path, tmp_path: Path) -> None:
     edit_cells(run, lambda cell: cell.update(status="failed", error=f"ValueError: {HOSTILE}"), seeds=[1])
     edit_cells(run, set_field("provenance", "nll", "split", value=HOSTILE))
     edit_run_json(run, set_field("column_specs", "nll", "unit", value="<b>nats</b>"))
+    hostile_plugin = {"name": HOSTILE, "module": HOSTILE, "distribution": HOSTILE, "version": HOSTILE}
+    edit_run_json(run, lambda info: info["plugins"].append(hostile_plugin))  # shown in the run line too
     leaderboard = build(run)
     page = report.render_html(leaderboard)
     assert "alert(1)" in page and HOSTILE not in page and "<b>nats" not in page
@@ -318,6 +321,52 @@ def test_protocol_section_says_how_every_number_was_measured(base_run: Path) -> 
     for expected in ("fingerprint: ", "n_test: 359", "split: test", "hardware: cpu", "git revision: ", "torch "):
         assert expected in protocol
     assert "- **independent**: pseudocount: 1.0" in protocol
+
+
+def run_line(text: str, root: Path) -> str:
+    """The packages part of a run's line in the protocol section (Markdown or HTML)."""
+    found = re.search(rf"{re.escape(str(root))}(?:\*\*: |</th><td>).*?packages: (.*?); started:", text)
+    assert found is not None, text[-3000:]
+    return found.group(1)
+
+
+def test_run_lines_name_third_party_distributions_and_versions(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    plugins = [
+        {"name": "made", "module": "genbench_made", "distribution": "genbench-made", "version": "0.3.1"},
+        {"name": "other", "module": "other", "distribution": "genbench-broken", "version": "1.0", "error": "boom"},
+        {"name": "local", "module": "local_plugin", "distribution": None, "version": None},
+        {"name": "vae", "module": "genbench_vae", "distribution": "Genbench", "version": "0.1.0"},  # genbench again
+    ]
+    edit_run_json(run, lambda info: info["plugins"].extend(plugins))
+    leaderboard = build(run)
+    recorded = ", ".join(f"{name} {version}" for name, version in leaderboard.runs[0].info["packages"].items())
+    for text in (report.render_markdown(leaderboard), report.render_html(leaderboard)):
+        # Working third-party distributions follow the packages run.json records; genbench is named once; a
+        # broken plugin computed nothing and a -p module is no distribution, so neither is listed.
+        assert run_line(text, run) == f"{recorded}, genbench-made 0.3.1"
+
+
+def test_a_plugin_distribution_installed_beside_genbench_reaches_the_run_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real (tiny) distribution on sys.path, registered by entry point: the run records it, the report names it."""
+    site = tmp_path / "site"
+    dist_info = site / "genbench_tinyplug-0.4.2.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: genbench-tinyplug\nVersion: 0.4.2\n")
+    (dist_info / "entry_points.txt").write_text("[genbench]\ntinyplug = genbench_tinyplug\n")
+    (site / "genbench_tinyplug.py").write_text(
+        "import genbench\n\n\n@genbench.hookimpl\ndef genbench_models():\n    return []\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        frame = genbench.run(["independent"], metrics=["bpd"], device="cpu", results_dir=tmp_path / "results")
+    finally:
+        sys.modules.pop("genbench_tinyplug", None)  # it lives in tmp_path: no later test may find it imported
+    run = Path(frame.attrs["run_dir"])
+    assert run_line((run / "leaderboard.md").read_text(), run).endswith(", genbench-tinyplug 0.4.2")
+    assert run_line((run / "leaderboard.html").read_text(), run).endswith(", genbench-tinyplug 0.4.2")
 
 
 # ---------------------------------------------------------------------------------------- files and CLI

@@ -1,0 +1,123 @@
+"""The leaderboard: runs gathered into one table, their protocols checked, their cells aggregated over seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genbench.report.aggregate import CONFIDENCE, TRAIN_TIME, TRAIN_TIME_COLUMN, cells_of_records, summarize
+from genbench.report.protocol import check_protocols
+from genbench.report.runs import Entry, Run, find_run_dirs, label_entries, latest_per_seed, missing_notes, read_run
+from genbench.types import Column, GenbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The quality axis of the quality-versus-speed plot and the column rows are ranked by, in order of preference.
+QUALITY_COLUMNS = ("fid", "bpd", "nll")
+
+
+@dataclass
+class Leaderboard:
+    """Runs gathered into one table: the summary statistics, the protocol of every column, and the cells."""
+
+    runs: list[Run]
+    entries: list[Entry]
+    columns: list[str]
+    specs: dict[str, Column]
+    #: ``aggregate``'s result: one row per (data set, model, column).
+    table: pd.DataFrame
+    #: (data set, column or "data set") -> field -> value, as the protocol section shows it.
+    protocols: dict[tuple[str, str], dict[str, str]]
+    notes: list[str] = field(default_factory=list)
+    confidence: float = CONFIDENCE
+
+    def __post_init__(self) -> None:
+        # Renderers look up one (data set, model, column) at a time; a dict keeps that cheap and typed.
+        self._summaries: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for row in self.table.to_dict("records"):
+            summary = {str(key): value for key, value in row.items()}
+            self._summaries[(summary["dataset"], summary["model"], summary["column"])] = summary
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(entry.dataset for entry in self.entries))
+
+    def summary(self, dataset: str, model: str, column: str) -> dict[str, Any]:
+        """One row of ``table``: n, mean, std, half_width, seeds, failed, failures, not_applicable."""
+        return self._summaries[(dataset, model, column)]
+
+    def summaries(self, dataset: str, column: str) -> list[dict[str, Any]]:
+        return [s for (d, _, c), s in self._summaries.items() if d == dataset and c == column]
+
+    def measured(self, dataset: str, column: str) -> bool:
+        return any(summary["n"] > 0 for summary in self.summaries(dataset, column))
+
+    def models(self, dataset: str) -> list[str]:
+        """The rows of one data set's table, best first by its ranking column; unmeasured ones last."""
+        order = [summary["model"] for summary in self.summaries(dataset, TRAIN_TIME)]
+        ranking = self.ranking_column(dataset)
+        if ranking is None:
+            return order
+        sign = -1.0 if self.specs[ranking].higher_is_better else 1.0
+        keys = {}
+        for model in order:
+            mean = float(self.summary(dataset, model, ranking)["mean"])
+            keys[model] = (1, 0.0) if math.isnan(mean) else (0, sign * mean)
+        return sorted(order, key=keys.__getitem__)
+
+    def ranking_column(self, dataset: str) -> str | None:
+        """The quality column rows are ordered by: fid, else bpd, else nll, else the first measured column."""
+        measured = [c for c in self.columns if c in self.specs and self.measured(dataset, c)]
+        preferred = [c for c in QUALITY_COLUMNS if c in measured]
+        return next(iter(preferred or measured), None)
+
+    def best(self, dataset: str, column: str) -> set[str]:
+        """The models with the best mean of a column (ties share it); none where the direction is unknown."""
+        spec = self.specs.get(column)
+        measured = [s for s in self.summaries(dataset, column) if s["n"] > 0]
+        if spec is None or not measured:
+            return set()
+        pick = max if spec.higher_is_better else min
+        target = pick(s["mean"] for s in measured)
+        return {s["model"] for s in measured if s["mean"] == target}
+
+
+def build_leaderboard(paths: Sequence[Path], confidence: float = CONFIDENCE) -> Leaderboard:
+    """Gather run directories (or folders of them), check that their protocols agree, and aggregate over seeds."""
+    runs = [read_run(root) for root in find_run_dirs([Path(p) for p in paths])]
+    every = label_entries(runs)
+    if not every:
+        raise GenbenchError(f"no finished cells in {', '.join(str(run.root) for run in runs)}; run some first")
+    columns = [*dict.fromkeys(c for run in runs for c in run.info.get("columns", []) if c != TRAIN_TIME), TRAIN_TIME]
+    specs = column_specs(runs)
+    # Checked before duplicates are dropped: a rerun with other settings is a conflict, not a replacement.
+    protocols = check_protocols(every, columns)
+    entries, notes = latest_per_seed(every)
+    cells = cells_of_records([e.record for e in entries], [e.dataset for e in entries], [e.model for e in entries])
+    table = summarize(cells, columns, confidence)
+    return Leaderboard(runs, entries, columns, specs, table, protocols, notes + missing_notes(runs), confidence)
+
+
+def column_specs(runs: Sequence[Run]) -> dict[str, Column]:
+    """Unit and direction of every column; two runs that disagree on them measure different things."""
+    specs: dict[str, tuple[Column, Path]] = {TRAIN_TIME: (TRAIN_TIME_COLUMN, Path("genbench"))}
+    known = {f.name for f in dataclasses.fields(Column)}
+    for run in runs:
+        for name, raw in run.info.get("column_specs", {}).items():
+            spec = Column(**{key: value for key, value in raw.items() if key in known})
+            earlier = specs.setdefault(name, (spec, run.root))
+            if (earlier[0].unit, earlier[0].higher_is_better) != (spec.unit, spec.higher_is_better):
+                raise GenbenchError(
+                    f"column {name!r} is {_direction(earlier[0])} in {earlier[1]} but {_direction(spec)} in "
+                    f"{run.root}: different plugins wrote it; report these runs separately"
+                )
+    return {name: spec for name, (spec, _) in specs.items()}
+
+
+def _direction(spec: Column) -> str:
+    return f"{spec.unit or 'unitless'}, {'higher' if spec.higher_is_better else 'lower'} is better"

@@ -1,0 +1,192 @@
+"""What every renderer shows: the cells of each data set's table and the lines of the protocol section.
+
+Markdown, HTML and the terminal differ only in how they mark these up (and escape them); the words and numbers
+come from here, so the three agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from genbench.report.aggregate import TRAIN_TIME
+from genbench.report.leaderboard import Leaderboard
+from genbench.report.protocol import plain
+from genbench.report.runs import Run
+from genbench.types import CellRecord, Column
+
+
+def format_estimate(summary: Mapping[str, Any]) -> str:
+    """'2.42 ± 0.013', '2.42 (n=1, no interval)', 'N/A', 'failed' or '–' (not measured)."""
+    n = int(summary["n"])
+    if n >= 2:
+        mean, half_width = float(summary["mean"]), float(summary["half_width"])
+        # Seeds that agree to the last bits (a deterministic fit) leave only rounding noise: that is an interval of 0.
+        spread = _significant(half_width, 2) if half_width > 1e-9 * abs(mean) else "0"
+        return f"{_significant(mean, 4)} ± {spread}"
+    if n == 1:
+        return f"{_significant(summary['mean'], 4)} (n=1, no interval)"
+    if summary["not_applicable"]:
+        return "N/A"
+    return "failed" if summary["failed"] == summary["seeds"] else "–"
+
+
+def _significant(value: float, digits: int) -> str:
+    """Round to ``digits`` significant digits, but write 100 rather than 1e+02 (as :g alone would)."""
+    return f"{float(f'{value:.{digits}g}'):g}"
+
+
+def format_failed(summary: Mapping[str, Any]) -> str:
+    """'0', or '2 of 3 seeds failed: seeds 0, 2: RuntimeError: boom'."""
+    if not summary["failed"]:
+        return "0"
+    return f"{summary['failed']} of {summary['seeds']} seeds failed: {summary['failures']}"
+
+
+def column_header(column: str, spec: Column | None) -> str:
+    """'bpd (bits/dim) ↓': ↓ lower is better, ↑ higher is better."""
+    if spec is None:
+        return column
+    unit = f" ({spec.unit})" if spec.unit else ""
+    return f"{column}{unit} {'↑' if spec.higher_is_better else '↓'}"
+
+
+def interval_legend(leaderboard: Leaderboard) -> str:
+    return (
+        f"Each value is the mean over seeds ± the half-width of its {leaderboard.confidence:.0%} confidence "
+        "interval (Student t, n - 1 degrees of freedom); a single seed has no interval. "
+        "↓ lower is better, ↑ higher is better; the best value of each column is marked. "
+        "Failed cells are left out of the statistics and counted under failed."
+    )
+
+
+@dataclass(frozen=True)
+class TableCell:
+    """One cell of a rendered table: its text, the value it sorts by, and whether it is its column's best."""
+
+    text: str
+    sort_value: float | str | None = None
+    best: bool = False
+    #: Why a metric does not apply, shown beside "N/A".
+    reason: str = ""
+
+
+def table_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[list[TableCell]]]:
+    """Headers and rows of one data set's table, as every renderer shows them."""
+    shown = [column for column in leaderboard.columns if _shown(leaderboard, dataset, column)]
+    headers = ["model", "seeds", *(column_header(c, leaderboard.specs.get(c)) for c in shown), "failed"]
+    best = {column: leaderboard.best(dataset, column) for column in shown}
+    rows = []
+    for model in leaderboard.models(dataset):
+        # Seeds and failures are the same in every column of a row; train_time is always there.
+        counts = leaderboard.summary(dataset, model, TRAIN_TIME)
+        row = [TableCell(model, model), TableCell(str(counts["seeds"]), float(counts["seeds"]))]
+        for column in shown:
+            summary = leaderboard.summary(dataset, model, column)
+            value = float(summary["mean"]) if summary["n"] else None
+            row.append(TableCell(format_estimate(summary), value, model in best[column], summary["not_applicable"]))
+        row.append(TableCell(format_failed(counts), float(counts["failed"])))
+        rows.append(row)
+    return headers, rows
+
+
+def _shown(leaderboard: Leaderboard, dataset: str, column: str) -> bool:
+    """A column is shown where a run of this data set asked for it, even if every cell of it failed."""
+    return column == TRAIN_TIME or any(
+        column in entry.run.info.get("columns", []) for entry in leaderboard.entries if entry.dataset == dataset
+    )
+
+
+def protocol_sections(leaderboard: Leaderboard) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The protocol of every number: (section title, [(subject, description)])."""
+    datasets = [
+        (dataset, _fields_text(leaderboard.protocols.get((dataset, "data set"), {})))
+        for dataset in leaderboard.datasets
+    ]
+    columns = [
+        (
+            f"{dataset} · {column_header(column, leaderboard.specs.get(column))}",
+            _column_text(leaderboard, dataset, column),
+        )
+        for dataset, column in leaderboard.protocols
+        if column != "data set"
+    ]
+    runs = [(str(run.root), _run_text(run)) for run in leaderboard.runs]
+    models = [(model, _fields_text(config)) for model, config in _model_configs(leaderboard).items()]
+    plugins = plugin_lines(leaderboard.runs)
+    return [("Data sets", datasets), ("Metrics", columns), ("Models", models), ("Plugins", plugins), ("Runs", runs)]
+
+
+def plugin_lines(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """Each plugin the runs loaded: its distribution (or module), version and source hash; once per distinct code."""
+    lines: dict[tuple[str, str], None] = {}
+    for run in runs:
+        for plugin in run.info.get("plugins") or []:
+            if not isinstance(plugin, dict):
+                continue
+            origin = plugin.get("distribution") or f"module {plugin.get('module')}"
+            version = f" {plugin['version']}" if plugin.get("version") else ""
+            source = plugin.get("source_hash") or "unknown"
+            lines[(str(plugin.get("name")), f"{origin}{version}, source sha256 {source}")] = None
+    return list(lines)
+
+
+def _column_text(leaderboard: Leaderboard, dataset: str, column: str) -> str:
+    spec = leaderboard.specs.get(column)
+    description = f"{spec.description}. " if spec is not None and spec.description else ""
+    return description + (_fields_text(leaderboard.protocols[(dataset, column)]) or "no protocol recorded")
+
+
+def _fields_text(fields: Mapping[str, Any]) -> str:
+    return "; ".join(f"{key}: {plain(value)}" for key, value in fields.items())
+
+
+def _run_text(run: Run) -> str:
+    info = run.info
+    device = info.get("device") or {}
+    packages = ", ".join(f"{name} {version}" for name, version in run_packages(info).items())
+    parts = [
+        f"git revision: {info.get('git_revision') or 'unknown'}",
+        f"device: {run.hardware}" + (f", {device['torch_threads']} torch threads" if "torch_threads" in device else ""),
+        f"python: {info.get('python', 'unknown')}",
+        f"packages: {packages or 'unknown'}",
+        f"started: {info.get('started', 'unknown')}",
+        f"command: {' '.join(map(str, info.get('command', [])))}",
+    ]
+    return "; ".join(parts)
+
+
+def run_packages(info: Mapping[str, Any]) -> dict[str, str]:
+    """The distributions a run's numbers depend on, with their versions: those run.json records by name
+    (genbench, torch, numpy, ...), then each other distribution that a working plugin came from (a third-party
+    plugin, recorded only in run.json's plugins). A broken plugin computed nothing, so its distribution is not
+    listed; a plugin loaded with -p has no distribution (the Plugins section names its module)."""
+    packages = {str(name): str(version) for name, version in (info.get("packages") or {}).items()}
+    listed = {_distribution_key(name) for name in packages}
+    for plugin in info.get("plugins") or []:
+        if not isinstance(plugin, dict) or plugin.get("error") or not plugin.get("distribution"):
+            continue
+        name = str(plugin["distribution"])
+        if _distribution_key(name) not in listed:  # genbench's own built-ins are listed already
+            listed.add(_distribution_key(name))
+            packages[name] = str(plugin.get("version") or "(version unknown)")
+    return packages
+
+
+def _distribution_key(name: str) -> str:
+    """One spelling per distribution name (PEP 503): genbench_made, Genbench-Made and genbench.made are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
+    return {entry.model: {**entry.record.config, **_origin_fields(entry.record)} for entry in leaderboard.entries}
+
+
+def _origin_fields(record: CellRecord) -> dict[str, str]:
+    """Where a model made elsewhere came from (genbench.origins): the kind, the file and its SHA-256."""
+    origin = record.provenance.get("origin")
+    if not isinstance(origin, dict):
+        return {}
+    return {"origin": f"{origin.get('kind', 'file')} {origin.get('file')}, sha256 {origin.get('sha256')}"}
