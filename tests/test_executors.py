@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,11 @@ from typing import Any
 import pytest
 
 import genbench
-from conftest import TESTS
-from genbench.cli import main
+from conftest import REPO, TESTS
+from genbench.cli import build_parser, execution_from_args, main
 from genbench.config import RunRequest
 from genbench.executors import CellTask, absolute_request
+from genbench.plugins import load_plugins
 from genbench.store import RunDirectory
 from genbench.types import GenbenchError
 from genbench.workers import run_task, sees_driver_folder
@@ -44,6 +47,24 @@ def results(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Pat
 @pytest.fixture(scope="module")
 def serial(results: Path) -> dict[str, dict[str, Any]]:
     return cell_values(genbench.run(**GRID, results_dir=results, name="serial"))
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[None]:
+    """One local Ray instance for the module; its workers find the test plugins on PYTHONPATH."""
+    import ray
+
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray's own deprecation notices are not this suite's business
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level="ERROR",
+            runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}},
+        )
+    yield
+    ray.shutdown()
 
 
 def cell_values(frame: Any) -> dict[str, dict[str, Any]]:
@@ -88,6 +109,13 @@ def test_local_workers_that_share_no_folder_give_the_serial_numbers_and_send_the
     assert len(lines) == 4 and all("finished before, reusing" in line for line in lines)
 
 
+def test_ray_tasks_give_every_cell_the_serial_numbers(
+    results: Path, serial: dict[str, dict[str, Any]], ray_instance: None
+) -> None:
+    frame = genbench.run(**GRID, results_dir=results, name="ray", executor="ray")
+    assert cell_values(frame) == serial
+
+
 def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_finish(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,6 +138,25 @@ def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_fini
     assert frame["status"].tolist() == ["failed", "ok"]  # so `genbench run` exits with 1
     assert frame["error"][0].startswith("WorkerDied: the worker running this cell died (killed by SIGKILL")
     assert frame["error"][0].endswith("tried 2 times") and frame["bpd"][1] > 0
+
+
+def test_ray_retries_a_dead_worker_then_records_the_cell_failed(
+    tmp_path: Path, ray_instance: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tally = tmp_path / "tally.txt"
+    monkeypatch.syspath_prepend(str(TESTS))  # the driver loads the test plugins as the workers do
+    frame = genbench.run(
+        ["killer", "independent"],
+        metrics=["bpd"],
+        plugins=["executor_plugins"],
+        model_options={"killer": {"tally": str(tally)}},
+        results_dir=tmp_path,
+        executor="ray",
+        retries=1,
+    )
+    assert len(tally.read_text().splitlines()) == 2
+    assert frame["status"].tolist() == ["failed", "ok"]
+    assert frame["error"][0].startswith("WorkerDied:") and "tried 2 times" in frame["error"][0]
 
 
 def test_a_second_driver_on_a_running_run_folder_is_refused_in_one_line(
@@ -181,3 +228,22 @@ def genbench_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
 def cli_environment() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
+def test_the_documented_executor_plugin_runs_a_grid_with_the_serial_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (REPO / "docs" / "executors.md").read_text(encoding="utf-8")
+    code = text.split("<!-- executor-example -->\n```python\n")[1].split("```\n<!-- /executor-example -->")[0]
+    (tmp_path / "genbench_pool.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the pool's processes get the driver's sys.path
+    registry = load_plugins(["genbench_pool"])
+    args = build_parser(registry)[0].parse_args(
+        ["run", "-p", "genbench_pool", "--executor", "pool", "--pool-size", "2"]
+    )
+    execution = execution_from_args(args)
+    assert (execution.executor, execution.options) == ("pool", {"pool_size": 2})
+    grid: dict[str, Any] = {"models": ["independent"], "seeds": [0, 1], "metrics": ["bpd"], "results_dir": tmp_path}
+    pooled = genbench.run(**grid, plugins=["genbench_pool"], executor="pool", executor_options={"pool_size": 2})
+    serial = genbench.run(**grid, name="serial")
+    assert cell_values(pooled) == cell_values(serial)
