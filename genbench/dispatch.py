@@ -122,6 +122,8 @@ def run_cells(
 
     spec, options = check_execution(run.registry, execution)
     tasks = addressed(run, tasks, execution, spec)
+    results_dir = run.request.results_dir
+    attach = spec.name != SERIAL and attaches(execution, spec)
     bar = tqdm(total=total, initial=total - len(tasks), desc="cells", unit="cell", disable=not progress)
 
     def say(line: str) -> None:
@@ -139,6 +141,7 @@ def run_cells(
         run_here=run_here,
         started=lambda task: say(started_line(run, task)),
         echo=say,
+        cache_files=folder_files(results_dir, results_dir / ".cache") if attach else {},
     )
     records: dict[str, CellRecord] = {}
     try:
@@ -159,24 +162,28 @@ def addressed(
     run: PreparedRun, tasks: list[CellTask], execution: ExecutionOptions, spec: ExecutorSpec
 ) -> list[CellTask]:
     """The tasks with how their workers reach the results: the driver's marker, and for workers that may not
-    share --results-dir the files each needs (its checkpoint and the caches)."""
+    share --results-dir the cell's checkpoint."""
     if spec.name == SERIAL:
         return tasks
     token = uuid.uuid4().hex
     marker = run.directory.root.resolve() / MARKER_NAME
     write_bytes_atomic(marker, token.encode())
-    attach = execution.storage == "copy" or (execution.storage == "auto" and not spec.same_machine)
-    caches = folder_files(run.request.results_dir, run.request.results_dir / ".cache") if attach else {}
+    attach = attaches(execution, spec)
     return [
         replace(
             task,
             storage=execution.storage,
             marker=marker,
             token=token,
-            files={**caches, **checkpoint_files(run, task)} if attach else {},
+            files=checkpoint_files(run, task) if attach else {},
         )
         for task in tasks
     ]
+
+
+def attaches(execution: ExecutionOptions, spec: ExecutorSpec) -> bool:
+    """Whether tasks carry their checkpoints and the caches: for workers that may not share --results-dir."""
+    return execution.storage == "copy" or (execution.storage == "auto" and not spec.same_machine)
 
 
 def checkpoint_files(run: PreparedRun, task: CellTask) -> dict[str, bytes]:

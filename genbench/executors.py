@@ -52,8 +52,8 @@ class CellTask:
     #: A file in the driver's run folder that holds ``token``: a worker that reads the token there shares it.
     marker: Path | None = None
     token: str = ""
-    #: For a worker that does not share --results-dir: files it needs (the cell's checkpoint, the caches of
-    #: reference statistics and feature extractors), by path relative to --results-dir.
+    #: For a worker that does not share --results-dir: the cell's checkpoint, if there is one to reuse, by path
+    #: relative to --results-dir. (The caches every cell may need are ``ExecutorContext.cache_files``.)
     files: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
@@ -94,6 +94,11 @@ class ExecutorContext:
     started: Callable[[CellTask], None]
     #: One line of news for the user (a retry, where the workers run).
     echo: Callable[[str], None]
+    #: For workers that may not share --results-dir: the driver's caches (reference statistics, trained feature
+    #: extractors), by path relative to --results-dir, to hand to ``run_task`` with each task; empty otherwise.
+    #: The same for every task: an executor that can send them once per machine should (``ray`` puts them in
+    #: its object store once).
+    cache_files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -282,6 +282,8 @@ def _execute_locked(
         "git_revision": _git_revision(),
         "plugins": [dataclasses.asdict(p) for p in run.registry.plugins],
         "cells": [ids[(spec.name, seed)] for spec, seed in cells],
+        # How the cells ran (never what they computed): the executor and its options.
+        "execution": dataclasses.asdict(execution),
         "started": started,
         "status": "running",
     }

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,11 @@ _prepared: dict[str, PreparedRun] = {}
 _scratch: list[Path] = []
 
 
-def run_task(task: CellTask) -> CellOutcome:
-    """Run one cell where the worker is, and return its outcome (GenbenchError for a user mistake)."""
+def run_task(task: CellTask, cache_files: Mapping[str, bytes] | None = None) -> CellOutcome:
+    """Run one cell where the worker is, and return its outcome (GenbenchError for a user mistake).
+
+    ``cache_files`` (the executor context's) seed the scratch folder of a worker that does not share the
+    driver's --results-dir, beside the task's own checkpoint."""
     shared = sees_driver_folder(task)
     if task.storage == "shared" and not shared:
         return failed_outcome(
@@ -45,7 +49,7 @@ def run_task(task: CellTask) -> CellOutcome:
         )
     results_dir = task.request.results_dir if shared else scratch_results_dir()
     if not shared:
-        place_files(results_dir, task.files)
+        place_files(results_dir, {**(cache_files or {}), **task.files})
     run = prepared_run(replace(task.request, results_dir=results_dir))
     spec = next(spec for spec in run.models if spec.name == task.model)
     differs = identity_differences(run, task)
@@ -115,7 +119,7 @@ def remove_scratch() -> None:
         shutil.rmtree(_scratch.pop(), ignore_errors=True)
 
 
-def place_files(results_dir: Path, files: dict[str, bytes] | Any) -> None:
+def place_files(results_dir: Path, files: Mapping[str, bytes]) -> None:
     """Write the files a task carries into the scratch folder (those already there as they are stay)."""
     for relative, content in files.items():
         path = results_dir / safe_relative(relative)

@@ -3,6 +3,7 @@ failed while the others finish; workers that share no folder with the driver; on
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,10 +154,23 @@ def test_ray_retries_a_dead_worker_then_records_the_cell_failed(
         results_dir=tmp_path,
         executor="ray",
         retries=1,
+        worker_storage="copy",  # and the baseline's checkpoint comes back through Ray's object store
     )
     assert len(tally.read_text().splitlines()) == 2
     assert frame["status"].tolist() == ["failed", "ok"]
     assert frame["error"][0].startswith("WorkerDied:") and "tried 2 times" in frame["error"][0]
+    record = RunDirectory(Path(frame.attrs["run_dir"])).read_cell(frame["cell_id"][1])
+    assert (
+        record is not None
+        and (Path(frame.attrs["run_dir"]) / "checkpoints" / f"{record.checkpoint_key}.json").is_file()
+    )
+    run_json = json.loads((Path(frame.attrs["run_dir"]) / "run.json").read_text())
+    assert run_json["execution"] == {
+        "executor": "ray",
+        "options": run_json["execution"]["options"],
+        "retries": 1,
+        "storage": "copy",
+    }
 
 
 def test_a_second_driver_on_a_running_run_folder_is_refused_in_one_line(

@@ -128,7 +128,7 @@ def serve(connection: multiprocessing.connection.Connection) -> None:
         if task is None:
             return
         try:
-            message: tuple[str, Any] = ("outcome", run_task(task))
+            message: tuple[str, Any] = ("outcome", run_task(*task))
         except GenbenchError as error:
             message = ("user error", str(error))
         except Exception as error:  # not the cell's failure (run_cell records those): the worker's own
@@ -148,7 +148,7 @@ class Worker:
         self.task: CellTask | None = None
         self.run_number = 0
 
-    def give(self, task: CellTask, run_number: int) -> None:
+    def give(self, task: CellTask, run_number: int, cache_files: Mapping[str, bytes]) -> None:
         if self.process is None:
             context = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
             parent, child = context.Pipe()
@@ -158,7 +158,7 @@ class Worker:
             child.close()
             self.connection = parent
         assert self.connection is not None
-        self.connection.send(task)
+        self.connection.send((task, cache_files))
         self.task, self.run_number = task, run_number
 
     def waitables(self) -> list[Any]:
@@ -211,7 +211,7 @@ def run_locally(ctx: ExecutorContext) -> Iterator[CellOutcome]:
             for worker in workers:
                 if worker.task is None and waiting:
                     task, run_number = waiting.popleft()
-                    worker.give(task, run_number)
+                    worker.give(task, run_number, ctx.cache_files)
                     ctx.started(task)
             multiprocessing.connection.wait([item for worker in workers for item in worker.waitables()])
             for worker in workers:

@@ -64,10 +64,10 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise GenbenchError(f"--ray-address must be 'auto' or HOST:PORT, got {address!r}")
 
 
-def run_cell_task(task: CellTask, threads: int) -> CellOutcome:
+def run_cell_task(task: CellTask, threads: int, cache_files: Mapping[str, bytes]) -> CellOutcome:
     """The body of each Ray task: the worker's torch threads match the CPUs Ray gave it."""
     torch.set_num_threads(threads)
-    return run_task(task)
+    return run_task(task, cache_files)
 
 
 def run_on_ray(ctx: ExecutorContext) -> Iterator[CellOutcome]:
@@ -81,10 +81,11 @@ def run_on_ray(ctx: ExecutorContext) -> Iterator[CellOutcome]:
     remote = ray.remote(run_cell_task).options(
         num_cpus=cpus, num_gpus=gpus, max_retries=ctx.retries, retry_exceptions=False
     )
+    caches = ray.put(dict(ctx.cache_files))  # in the object store once, fetched once per node
     pending = {}
     try:
         for task in ctx.tasks:
-            pending[remote.remote(task, max(1, int(cpus)))] = task
+            pending[remote.remote(task, max(1, int(cpus)), caches)] = task
             ctx.started(task)
         while pending:
             [done], _ = ray.wait(list(pending), num_returns=1)
