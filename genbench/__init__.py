@@ -40,19 +40,24 @@ hookimpl = pluggy.HookimplMarker("genbench")
 
 # Imported after hookimpl exists: plugins loaded while the API runs use it.
 from genbench.api import load_results, run  # noqa: E402
+from genbench.executors import CellOutcome, CellTask, ExecutorContext, ExecutorSpec  # noqa: E402
 
 __all__ = [
     "CAPABILITIES",
     "ELBO",
     "LOG_LIKELIHOOD",
     "SAMPLE",
+    "CellOutcome",
     "CellRecord",
+    "CellTask",
     "Column",
     "DataInfo",
     "Dataset",
     "DatasetOptions",
     "DatasetSpec",
     "EvalContext",
+    "ExecutorContext",
+    "ExecutorSpec",
     "ExtractorSpec",
     "FitContext",
     "GenbenchError",

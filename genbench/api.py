@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genbench.config import DEFAULT_DATASET, DEFAULT_MODELS, RunRequest
+from genbench.executors import SERIAL, ExecutionOptions
 from genbench.plugins import Registry
 from genbench.runner import execute, prepare
 from genbench.store import load_results
@@ -37,6 +38,10 @@ def run(
     sample_sets: Mapping[str, str | Path] | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = lambda line: None,
+    executor: str = SERIAL,
+    executor_options: Mapping[str, Any] | None = None,
+    retries: int = 1,
+    worker_storage: str = "auto",
 ) -> pd.DataFrame:
     """Benchmark ``models`` on ``dataset`` for every seed and return one row per cell.
 
@@ -44,6 +49,10 @@ def run(
     frame's ``attrs["run_dir"]`` is the run directory; ``status`` says which cells failed and ``error`` why.
     ``checkpoints`` maps a model to a safetensors file to evaluate instead of training it; ``sample_sets`` maps
     a new model name to an .npz or image folder served by the ``samples`` model.
+
+    ``executor`` runs the cells (``serial`` in this process, ``local``, ``ray``, or a plugin's), with its own
+    options by dest (``{"jobs": 2}``), ``retries`` runs of a cell whose worker died, and ``worker_storage``
+    saying how workers reach the results (see docs/executors.md); none of them changes a cell's numbers.
     """
     request = RunRequest(
         models=list(models),
@@ -63,7 +72,8 @@ def run(
         checkpoints={name: Path(path).expanduser() for name, path in (checkpoints or {}).items()},
         sample_sets={name: Path(path).expanduser() for name, path in (sample_sets or {}).items()},
     )
-    return run_request(request, progress=progress, echo=echo)
+    execution = ExecutionOptions(executor, dict(executor_options or {}), retries, worker_storage)
+    return run_request(request, progress=progress, echo=echo, execution=execution)
 
 
 def run_request(
@@ -73,7 +83,8 @@ def run_request(
     progress: bool = False,
     command: list[str] | None = None,
     echo: Callable[[str], None] = lambda line: None,
+    execution: ExecutionOptions | None = None,
 ) -> pd.DataFrame:
     """Check a request fully (writing nothing if it is wrong), then run it."""
     prepared = prepare(request, registry)
-    return execute(prepared, progress=progress, command=command, echo=echo)
+    return execute(prepared, progress=progress, command=command, echo=echo, execution=execution)

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from genbench.api import run_request
 from genbench.checkpoints import export_cell
 from genbench.config import DEVICES, RunRequest, check_run_name, parse_assignments, parse_names, parse_seeds
-from genbench.plugins import KINDS, Registry, load_plugins
+from genbench.executors import SERIAL, STORAGE_MODES, ExecutionOptions
+from genbench.plugins import EXECUTOR, KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import DamagedFileWarning, format_table, load_results
 from genbench.suites import drop_unused_suite_options, layered_request, layers_set, load_suite, suites_table
 from genbench.text import terminal_safe
-from genbench.types import GenbenchError, OptionGroup
+from genbench.types import GenbenchError, OptionGroup, PluginError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,6 +70,7 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
     add_bring_your_own_options(run)
+    add_execution_options(run, registry)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     added = OptionGroup(run.add_argument_group("options added by plugins"))
     if registry is not None:
@@ -142,6 +144,54 @@ def add_bring_your_own_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def add_execution_options(run: argparse.ArgumentParser, registry: Registry | None) -> None:
+    """How the cells run (never what they compute): the executor, and each installed executor's own options."""
+    run.add_argument(
+        "--executor", default=SERIAL, metavar="NAME", help="what runs the cells: serial (default), local, ray, ..."
+    )
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs again a cell whose worker died (killed, out of memory, a lost node) up to N times (default: 1)",
+    )
+    run.add_argument(
+        "--worker-storage",
+        choices=STORAGE_MODES,
+        default="auto",
+        help="how workers reach the results: shared (they write under --results-dir), copy (checkpoints and caches "
+        "travel with each task and back) or auto (shared where a worker sees --results-dir; default)",
+    )
+    owners: dict[str, dict[str, Any]] = {}
+    for name in registry.names(EXECUTOR) if registry is not None else []:
+        spec = registry.executor(name) if registry is not None else None
+        if spec is None or spec.add_options is None:
+            continue
+        group = OptionGroup(run.add_argument_group(f"options of executor {name}"))
+        try:
+            spec.add_options(group)
+        except argparse.ArgumentError as error:
+            raise PluginError(f"executor {name!r} adds an option another one has: {error}") from None
+        owners[name] = {dest: run.get_default(dest) for dest in group.dests}
+    run.set_defaults(executor_option_defaults=owners)
+
+
+def execution_from_args(args: argparse.Namespace) -> ExecutionOptions:
+    """The executor and the values of its options; an option of another executor is refused by name."""
+    owners: dict[str, dict[str, Any]] = getattr(args, "executor_option_defaults", {})
+    options = {}
+    for name, defaults in owners.items():
+        for dest, default in defaults.items():
+            value = getattr(args, dest)
+            if name == args.executor:
+                options[dest] = value
+            elif value != default:
+                flag = "--" + dest.replace("_", "-")
+                raise GenbenchError(f"{flag} is an option of executor {name!r}; add --executor {name}")
+    return ExecutionOptions(args.executor, options, args.retries, args.worker_storage)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -190,7 +240,12 @@ def command_run(args: argparse.Namespace, argv: Sequence[str], registry: Registr
     if set(request.plugins) - set(prescan_plugins(argv)):
         registry = load_plugins(request.plugins)  # the suite file names plugins of its own
     frame = run_request(
-        request, registry=registry, progress=sys.stderr.isatty(), command=["genbench", *argv], echo=_echo
+        request,
+        registry=registry,
+        progress=sys.stderr.isatty(),
+        command=["genbench", *argv],
+        echo=_echo,
+        execution=execution_from_args(args),
     )
     print(format_table(terminal_safe_frame(frame)))
     print(f"\nresults: {terminal_safe(frame.attrs['run_dir'])}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pluggy
 
+from genbench.executors import ExecutorSpec
 from genbench.types import CellRecord, DatasetSpec, ExtractorSpec, MetricSpec, ModelSpec, OptionGroup
 
 hookspec = pluggy.HookspecMarker("genbench")
@@ -32,6 +33,19 @@ def genbench_datasets() -> list[DatasetSpec]:
 @hookspec
 def genbench_feature_extractors() -> list[ExtractorSpec]:
     """Return the feature extractors (for FID, KID and the like) this plugin provides."""
+
+
+@hookspec
+def genbench_executors() -> list[ExecutorSpec]:
+    """Return the executors this plugin provides: ways to run a grid's cells (``genbench run --executor NAME``).
+
+    An executor gets the cells still to run as ``CellTask`` objects in an ``ExecutorContext`` and yields one
+    ``CellOutcome`` per cell as each finishes, in any order (see ``genbench.executors``). It may run a cell in
+    the driver's process (``ctx.run_here``) or anywhere ``genbench.workers.run_task`` can run: worker processes,
+    Ray tasks, a batch system. Its command-line options (``ExecutorSpec.add_options``) say how cells run, never
+    what they compute, and are no part of any cell id. The built-ins are ``serial`` (the default), ``local``
+    (``--jobs``, ``--cells-per-gpu``) and ``ray`` (the extra ``genbench[ray]``).
+    """
 
 
 @hookspec

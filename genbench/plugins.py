@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from genbench import hookspecs
+from genbench.executors import ExecutorSpec
 from genbench.identity import describe_plugin, plugin_source_location, source_hash
 from genbench.types import (
     CAPABILITIES,
@@ -34,7 +35,7 @@ from genbench.validation import check_fields, field_hints, shown
 ENTRY_POINT_GROUP = "genbench"
 AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
-S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec)
+S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec, ExecutorSpec)
 
 
 @dataclass
@@ -82,7 +83,8 @@ MODEL = Kind("model", "genbench_models", ModelSpec)
 METRIC = Kind("metric", "genbench_metrics", MetricSpec)
 DATASET = Kind("data set", "genbench_datasets", DatasetSpec)
 EXTRACTOR = Kind("feature extractor", "genbench_feature_extractors", ExtractorSpec)
-KINDS = (MODEL, METRIC, DATASET, EXTRACTOR)
+EXECUTOR = Kind("executor", "genbench_executors", ExecutorSpec)
+KINDS = (MODEL, METRIC, DATASET, EXTRACTOR, EXECUTOR)
 
 
 @dataclass
@@ -121,6 +123,10 @@ class Registry:
 
     def extractor(self, name: str) -> ExtractorSpec:
         spec: ExtractorSpec = self.get(EXTRACTOR, name)
+        return spec
+
+    def executor(self, name: str) -> ExecutorSpec:
+        spec: ExecutorSpec = self.get(EXECUTOR, name)
         return spec
 
     @property
@@ -285,6 +291,8 @@ def _validate_details(spec: Any) -> None:
             raise PluginError(f"metric {spec.name!r}: unknown capabilities {sorted(spec.requires_any - CAPABILITIES)}")
         if spec.config_class is not None:
             _require_dataclass_with_defaults(spec.name, spec.config_class)
+    elif isinstance(spec, ExecutorSpec):
+        return  # its fields (name, callables) are checked by check_fields
     elif not callable(spec.load):
         raise PluginError(f"{spec.name!r}: load is not callable")
 

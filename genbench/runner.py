@@ -32,6 +32,8 @@ from genbench.config import (
     resolve_config,
     stable_hash,
 )
+from genbench.dispatch import check_execution, run_cells, run_folder_lock
+from genbench.executors import CellOutcome, CellTask, ExecutionOptions, absolute_request
 from genbench.identity import genbench_version
 from genbench.origins import (
     Origin,
@@ -222,10 +224,27 @@ def execute(
     progress: bool = False,
     command: list[str] | None = None,
     echo: Callable[[str], None] = lambda line: None,
+    execution: ExecutionOptions | None = None,
 ) -> pd.DataFrame:
-    """Run every cell of a prepared run, resuming finished ones, and return the results table."""
-    from tqdm.auto import tqdm
+    """Run every cell of a prepared run, resuming finished ones, and return the results table.
 
+    ``execution`` picks the executor that runs the cells (serial, in this process, by default); this process
+    stays the driver, the one that writes run.json, results.csv and the leaderboard, holding the run folder's
+    lock while it runs."""
+    execution = execution or ExecutionOptions()
+    check_execution(run.registry, execution)  # before anything is written
+    with run_folder_lock(run.directory.root):
+        return _execute_locked(run, progress=progress, command=command, echo=echo, execution=execution)
+
+
+def _execute_locked(
+    run: PreparedRun,
+    *,
+    progress: bool,
+    command: list[str] | None,
+    echo: Callable[[str], None],
+    execution: ExecutionOptions,
+) -> pd.DataFrame:
     directory = run.directory
     directory.create()
     stale = remove_stale_temporaries([directory.root, cache_dir(run.request.results_dir)])
@@ -263,26 +282,35 @@ def execute(
         "git_revision": _git_revision(),
         "plugins": [dataclasses.asdict(p) for p in run.registry.plugins],
         "cells": [ids[(spec.name, seed)] for spec, seed in cells],
+        # How the cells ran (never what they computed): the executor and its options.
+        "execution": dataclasses.asdict(execution),
         "started": started,
         "status": "running",
     }
     directory.write_run(run_info)
     _save_real_grid(run)
-    records = []
-    for spec, seed in tqdm(cells, desc="cells", disable=not progress):
+    finished: dict[str, CellRecord] = {}
+    tasks = []
+    worker_request = absolute_request(run.request)
+    for spec, seed in cells:
         identifier = ids[(spec.name, seed)]
         rerun = rerun_requested(run.request, spec.name)
         record = None if rerun else directory.read_cell(identifier)
         if record is not None and record.status == "ok":
             echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
+            finished[identifier] = record
         else:
-            origin = run.origins.get(spec.name)
-            note = "--rerun: training and evaluating again" if rerun else "running"
-            echo(f"{spec.name} seed {seed}: {note}" + (f" ({origin.note})" if origin else ""))
-            record = run_cell(run, spec, seed, identifier, progress=progress, retrain=rerun)
-            directory.write_cell(record)
-            run.registry.pm.hook.genbench_cell_finished(record=record)
-        records.append(record)
+            identity = {"checkpoint_key": model_key(run, spec, seed), "evaluation_code": evaluation["code"]}
+            tasks.append(CellTask(worker_request, spec.name, seed, identifier, rerun, identity))
+
+    def run_here(task: CellTask) -> CellOutcome:
+        spec = next(spec for spec in run.models if spec.name == task.model)
+        record = run_cell(run, spec, task.seed, task.cell_id, progress=progress, retrain=task.retrain)
+        return CellOutcome(task, record)
+
+    ran = run_cells(run, tasks, execution, total=len(cells), progress=progress, echo=echo, run_here=run_here)
+    finished.update((record.cell_id, record) for record in ran)
+    records = [finished[ids[(spec.name, seed)]] for spec, seed in cells]
     frame = records_frame(records, run.metric_columns)
     directory.write_csv(frame)
     failed = int((frame["status"] != "ok").sum())

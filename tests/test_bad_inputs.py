@@ -127,6 +127,28 @@ CASES = [
     Case("name-escape", LINE, "a terminal escape in a run name", (*INDEPENDENT, "--name", "\x1b[2Jx"), "\\x1b"),
     Case("unknown-flag", LINE, "a flag genbench does not have", (*INDEPENDENT, "--frobnicate"), "unrecognized"),
     Case("unknown-command", LINE, "a misspelt command", ("runn",), "invalid choice"),
+    Case("executor-typo", LINE, "a misspelt executor", (*INDEPENDENT, "--executor", "lcoal"), "Did you mean 'local'?"),
+    Case(
+        "executor-option-alone",
+        LINE,
+        "an option of an executor that was not chosen",
+        (*INDEPENDENT, "--jobs", "2"),
+        "add --executor local",
+    ),
+    Case(
+        "jobs-zero", LINE, "zero worker processes", (*INDEPENDENT, "--executor", "local", "--jobs", "0"), "at least 1"
+    ),
+    Case("retries-negative", LINE, "a negative number of retries", (*INDEPENDENT, "--retries=-1"), "--retries"),
+    Case(
+        "worker-storage-unknown", LINE, "an unknown worker storage", (*INDEPENDENT, "--worker-storage", "nfs"), "choice"
+    ),
+    Case(
+        "cpus-per-cell-zero",
+        LINE,
+        "Ray tasks with no CPU",
+        (*INDEPENDENT, "--executor", "ray", "--cpus-per-cell", "0"),
+        "--cpus-per-cell must be more than 0",
+    ),
     Case("config-missing", LINE, "a suite file that does not exist", SUITE, "does not exist"),
     Case("plugin-missing", LINE, "-p with a module that does not exist", ("run", "-p", "no_such_plugin"), "-p"),
     Case(

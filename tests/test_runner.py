@@ -144,7 +144,7 @@ def test_execute_reports_progress_lines(tmp_path: Path) -> None:
     lines: list[str] = []
     prepared = prepare(RunRequest(models=["independent"], results_dir=tmp_path, metrics=["bpd"]))
     execute(prepared, echo=lines.append)
-    assert lines == ["independent seed 0: running"]
+    assert lines == ["independent seed 0: running", "independent seed 0: ok"]
 
 
 def test_result_files_are_readable_by_others(tmp_path: Path) -> None:

@@ -1,0 +1,263 @@
+"""Executors: the same numbers under serial, local and ray; a dead worker retried, then its cell recorded as
+failed while the others finish; workers that share no folder with the driver; one driver per run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import genbench
+from conftest import REPO, TESTS
+from genbench.cli import build_parser, execution_from_args, main
+from genbench.config import RunRequest
+from genbench.executors import CellTask, absolute_request
+from genbench.plugins import load_plugins
+from genbench.store import RunDirectory
+from genbench.types import GenbenchError
+from genbench.workers import run_task, sees_driver_folder
+
+#: The grid of the issue: the baseline and the VAE, 2 seeds, the digits, 2 epochs; three metrics, one of which
+#: (fid) uses the caches beside the runs.
+GRID: dict[str, Any] = {
+    "models": ["independent", "vae"],
+    "seeds": [0, 1],
+    "epochs": 2,
+    "metrics": ["nll", "bpd", "fid"],
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
+    """A results folder whose caches are the session's, so that the FID classifier is trained once."""
+    folder = tmp_path_factory.mktemp("executors")
+    (folder / ".cache").symlink_to(shared_cache, target_is_directory=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def serial(results: Path) -> dict[str, dict[str, Any]]:
+    return cell_values(genbench.run(**GRID, results_dir=results, name="serial"))
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[None]:
+    """One local Ray instance for the module; its workers find the test plugins on PYTHONPATH."""
+    import ray
+
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray's own deprecation notices are not this suite's business
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level="ERROR",
+            runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}},
+        )
+    yield
+    ray.shutdown()
+
+
+def cell_values(frame: Any) -> dict[str, dict[str, Any]]:
+    """Cell id -> everything its record measured (metric values, N/A reasons, status), read from its file."""
+    assert (frame["status"] == "ok").all(), frame[["model", "seed", "error"]]
+    directory = RunDirectory(Path(frame.attrs["run_dir"]))
+    values = {}
+    for cell_id in frame["cell_id"]:
+        record = directory.read_cell(cell_id)
+        assert record is not None
+        values[cell_id] = {
+            "metrics": record.metrics,
+            "not_applicable": record.not_applicable,
+            "key": record.checkpoint_key,
+        }
+    return values
+
+
+def test_local_workers_that_share_no_folder_give_the_serial_numbers_and_send_their_files_back(
+    tmp_path: Path, results: Path, serial: dict[str, dict[str, Any]]
+) -> None:
+    # --worker-storage copy: each worker computes in a scratch folder of its own, so what it wrote (checkpoint,
+    # sample grid, caches) must come back with its record. A results folder of its own with only the trained
+    # classifier: the reference statistics are computed by a worker and must reach the driver's cache. (Workers
+    # that share the folder write there themselves: the ray test and the dead-worker test run that way.)
+    (tmp_path / ".cache").mkdir()
+    classifier = results / ".cache" / "feature_extractors"
+    shutil.copytree(classifier, tmp_path / ".cache" / "feature_extractors")
+    options: dict[str, Any] = {"executor": "local", "executor_options": {"jobs": 2}, "worker_storage": "copy"}
+    frame = genbench.run(**GRID, results_dir=tmp_path, name="copy", **options)
+    assert cell_values(frame) == serial
+    assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
+    run_dir = Path(frame.attrs["run_dir"])
+    assert sorted(p.stem for p in (run_dir / "checkpoints").glob("*.safetensors")) == sorted(
+        cell["key"] for cell in serial.values()
+    )
+    assert sorted(p.stem for p in (run_dir / "samples").glob("*-seed*.png")) == sorted(serial)
+    assert list((tmp_path / ".cache" / "reference_statistics").glob("*.safetensors"))
+    # What came back is what a serial rerun finds: every cell finished, nothing trained again.
+    lines: list[str] = []
+    genbench.run(**GRID, results_dir=tmp_path, name="copy", echo=lines.append)
+    assert len(lines) == 4 and all("finished before, reusing" in line for line in lines)
+
+
+def test_ray_tasks_give_every_cell_the_serial_numbers(
+    results: Path, serial: dict[str, dict[str, Any]], ray_instance: None
+) -> None:
+    frame = genbench.run(**GRID, results_dir=results, name="ray", executor="ray")
+    assert cell_values(frame) == serial
+
+
+def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tally = tmp_path / "tally.txt"
+    monkeypatch.syspath_prepend(str(TESTS))  # workers find the test plugins on the driver's sys.path
+    lines: list[str] = []
+    frame = genbench.run(
+        ["killer", "independent"],
+        metrics=["bpd"],
+        plugins=["executor_plugins"],
+        model_options={"killer": {"tally": str(tally)}},
+        results_dir=tmp_path,
+        executor="local",
+        executor_options={"jobs": 2},
+        retries=1,
+        echo=lines.append,
+    )
+    assert len(tally.read_text().splitlines()) == 2  # the first run and one retry, each in a worker of its own
+    assert "killer seed 0: its worker died (killed by SIGKILL (out of memory, or kill -9)); retry 1 of 1" in lines
+    assert frame["status"].tolist() == ["failed", "ok"]  # so `genbench run` exits with 1
+    assert frame["error"][0].startswith("WorkerDied: the worker running this cell died (killed by SIGKILL")
+    assert frame["error"][0].endswith("tried 2 times") and frame["bpd"][1] > 0
+
+
+def test_ray_retries_a_dead_worker_then_records_the_cell_failed(
+    tmp_path: Path, ray_instance: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tally = tmp_path / "tally.txt"
+    monkeypatch.syspath_prepend(str(TESTS))  # the driver loads the test plugins as the workers do
+    frame = genbench.run(
+        ["killer", "independent"],
+        metrics=["bpd"],
+        plugins=["executor_plugins"],
+        model_options={"killer": {"tally": str(tally)}},
+        results_dir=tmp_path,
+        executor="ray",
+        retries=1,
+        worker_storage="copy",  # and the baseline's checkpoint comes back through Ray's object store
+    )
+    assert len(tally.read_text().splitlines()) == 2
+    assert frame["status"].tolist() == ["failed", "ok"]
+    assert frame["error"][0].startswith("WorkerDied:") and "tried 2 times" in frame["error"][0]
+    record = RunDirectory(Path(frame.attrs["run_dir"])).read_cell(frame["cell_id"][1])
+    assert (
+        record is not None
+        and (Path(frame.attrs["run_dir"]) / "checkpoints" / f"{record.checkpoint_key}.json").is_file()
+    )
+    run_json = json.loads((Path(frame.attrs["run_dir"]) / "run.json").read_text())
+    assert run_json["execution"] == {
+        "executor": "ray",
+        "options": run_json["execution"]["options"],
+        "retries": 1,
+        "storage": "copy",
+    }
+
+
+def test_a_second_driver_on_a_running_run_folder_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = tmp_path / "release"
+    monkeypatch.syspath_prepend(str(TESTS))
+    options: dict[str, Any] = {"metrics": ["sample_time"], "plugins": ["executor_plugins"], "results_dir": tmp_path}
+    first = ThreadPoolExecutor(1).submit(
+        genbench.run, ["waiter"], model_options={"waiter": {"release": str(release)}}, **options
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "digits-waiter" / "run.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        suite = tmp_path / "suite.toml"
+        suite.write_text(f'models = ["waiter"]\nmetrics = ["sample_time"]\n[model.waiter]\nrelease = "{release}"\n')
+        second = genbench_cli(["run", "-p", "executor_plugins", "--config", str(suite), "--results-dir", str(tmp_path)])
+    finally:
+        release.touch()
+        frame = first.result(timeout=120)
+    assert (frame["status"] == "ok").all()
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"genbench: error: the run folder {tmp_path / 'digits-waiter'} is in use"
+    )
+
+
+def test_an_option_of_another_executor_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--models", "independent", "--jobs", "2", "--results-dir", str(tmp_path)]) == 2
+    error = "genbench: error: --jobs is an option of executor 'local'; add --executor local"
+    assert capsys.readouterr().err.strip() == error
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unknown_executor_gets_a_did_you_mean(tmp_path: Path) -> None:
+    with pytest.raises(GenbenchError, match=r"unknown executor 'lcoal'\. Did you mean 'local'\?"):
+        genbench.run(["independent"], metrics=["bpd"], results_dir=tmp_path, executor="lcoal")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_worker_sees_the_driver_folder_by_its_token(tmp_path: Path) -> None:
+    marker = tmp_path / ".genbench-driver"
+    marker.write_text("abc")
+    task = CellTask(
+        absolute_request(RunRequest(results_dir=tmp_path)), "vae", 0, "id", False, {}, "auto", marker, "abc"
+    )
+    assert sees_driver_folder(task)
+    assert not sees_driver_folder(CellTask(**{**task.__dict__, "token": "another driver's"}))
+    assert not sees_driver_folder(CellTask(**{**task.__dict__, "storage": "copy"}))
+    marker.unlink()
+    assert not sees_driver_folder(task)
+    # Told to share a folder it cannot see, the worker fails the cell and says what to do.
+    outcome = run_task(CellTask(**{**task.__dict__, "storage": "shared"}))
+    assert outcome.record.status == "failed" and "--worker-storage copy" in (outcome.record.error or "")
+
+
+def genbench_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=cli_environment(),
+    )
+
+
+def cli_environment() -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
+def test_the_documented_executor_plugin_runs_a_grid_with_the_serial_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (REPO / "docs" / "executors.md").read_text(encoding="utf-8")
+    code = text.split("<!-- executor-example -->\n```python\n")[1].split("```\n<!-- /executor-example -->")[0]
+    (tmp_path / "genbench_pool.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the pool's processes get the driver's sys.path
+    registry = load_plugins(["genbench_pool"])
+    args = build_parser(registry)[0].parse_args(
+        ["run", "-p", "genbench_pool", "--executor", "pool", "--pool-size", "2"]
+    )
+    execution = execution_from_args(args)
+    assert (execution.executor, execution.options) == ("pool", {"pool_size": 2})
+    grid: dict[str, Any] = {"models": ["independent"], "seeds": [0, 1], "metrics": ["bpd"], "results_dir": tmp_path}
+    pooled = genbench.run(**grid, plugins=["genbench_pool"], executor="pool", executor_options={"pool_size": 2})
+    serial = genbench.run(**grid, name="serial")
+    assert cell_values(pooled) == cell_values(serial)
