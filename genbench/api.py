@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genbench.config import DEFAULT_DATASET, DEFAULT_MODELS, RunRequest
-from genbench.plugins import Registry
+from genbench.config import RunRequest
+from genbench.plugins import Registry, load_plugins
 from genbench.runner import execute, prepare
 from genbench.store import load_results
+from genbench.suites import drop_unused_suite_options, layered_request, merged_tables
+from genbench.types import GenbenchError, OptionGroup
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,23 +21,27 @@ __all__ = ["load_results", "run"]
 
 
 def run(
-    models: Sequence[str] = DEFAULT_MODELS,
+    models: Sequence[str] | None = None,
     *,
-    dataset: str = DEFAULT_DATASET,
+    dataset: str | None = None,
     metrics: Sequence[str] | None = None,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] | None = None,
     epochs: int | None = None,
-    device: str = "auto",
+    device: str | None = None,
     data_root: str | Path | None = None,
-    download: bool = False,
-    binarize: bool = False,
-    results_dir: str | Path = "results",
+    download: bool | None = None,
+    binarize: bool | None = None,
+    results_dir: str | Path | None = None,
     name: str | None = None,
     model_options: dict[str, dict[str, Any]] | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
     plugins: Sequence[str] = (),
+    plugin_options: Mapping[str, Any] | None = None,
     checkpoints: Mapping[str, str | Path] | None = None,
     sample_sets: Mapping[str, str | Path] | None = None,
+    suite: str | None = None,
+    rerun: bool | str | Sequence[str] = False,
+    log: Sequence[str] | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = lambda line: None,
 ) -> pd.DataFrame:
@@ -44,26 +51,65 @@ def run(
     frame's ``attrs["run_dir"]`` is the run directory; ``status`` says which cells failed and ``error`` why.
     ``checkpoints`` maps a model to a safetensors file to evaluate instead of training it; ``sample_sets`` maps
     a new model name to an .npz or image folder served by the ``samples`` model.
+
+    As on the command line, ``suite`` (a packaged suite, see ``genbench suites``) sets the defaults and every
+    argument given (not None) overrides it; without a suite the defaults are ``vae, gan, pixelcnn`` on ``digits``,
+    seed 0, every installed metric, ``device="auto"``, ``results_dir="results"``. ``plugin_options`` gives the
+    options that plugins add to ``genbench run``, keyed by their dests (``--fake-scale 2`` is
+    ``{"fake_scale": 2.0}``), already of the type the flag would parse to. ``rerun=True`` retrains and evaluates
+    every cell again, ``rerun=["vae"]`` only that model's cells. ``log`` names trackers (``["tensorboard"]``).
     """
-    request = RunRequest(
-        models=list(models),
-        metrics=None if metrics is None else list(metrics),
-        dataset=dataset,
-        data_root=None if data_root is None else Path(data_root).expanduser(),
-        download=download,
-        binarize=binarize,
-        seeds=list(seeds),
-        epochs=epochs,
-        device=device,
-        results_dir=Path(results_dir),
-        name=name,
-        model_options=dict(model_options or {}),
-        metric_options=dict(metric_options or {}),
-        plugins=list(plugins),
-        checkpoints={name: Path(path).expanduser() for name, path in (checkpoints or {}).items()},
-        sample_sets={name: Path(path).expanduser() for name, path in (sample_sets or {}).items()},
-    )
-    return run_request(request, progress=progress, echo=echo)
+    request = layered_request(suite, None)
+    given = {
+        "models": None if models is None else list(models),
+        "metrics": None if metrics is None else list(metrics),
+        "dataset": dataset,
+        "data_root": None if data_root is None else Path(data_root).expanduser(),
+        "download": download,
+        "binarize": binarize,
+        "seeds": None if seeds is None else list(seeds),
+        "epochs": epochs,
+        "device": device,
+        "results_dir": None if results_dir is None else Path(results_dir),
+        "name": name,
+        "log": None if log is None else list(log),
+    }
+    for key, value in given.items():
+        if value is not None:
+            setattr(request, key, value)
+    request.model_options = merged_tables(request.model_options, dict(model_options or {}))
+    request.metric_options = merged_tables(request.metric_options, dict(metric_options or {}))
+    drop_unused_suite_options(request, suite, None)
+    request.plugins = list(dict.fromkeys([*request.plugins, *plugins]))
+    request.checkpoints.update({name: Path(path).expanduser() for name, path in (checkpoints or {}).items()})
+    request.sample_sets.update({name: Path(path).expanduser() for name, path in (sample_sets or {}).items()})
+    request.rerun = rerun_models(rerun)
+    registry = load_plugins(request.plugins)
+    request.plugin_options = checked_plugin_options(registry, plugin_options or {})
+    return run_request(request, registry=registry, progress=progress, echo=echo)
+
+
+def rerun_models(rerun: bool | str | Sequence[str]) -> list[str] | None:
+    """``RunRequest.rerun`` from the API's argument: True is every cell ([]), False or nothing is none (None)."""
+    if isinstance(rerun, bool):
+        return [] if rerun else None
+    return [rerun] if isinstance(rerun, str) else list(rerun) or None
+
+
+def checked_plugin_options(registry: Registry, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over the defaults of the options that the loaded plugins add, as the CLI would parse them; a key
+    that no plugin adds is a one-line error naming those that exist."""
+    parser = argparse.ArgumentParser(add_help=False)
+    options = OptionGroup(parser)
+    registry.pm.hook.genbench_addoption(options=options)
+    unknown = sorted(set(given) - set(options.dests))
+    if unknown:
+        known = ", ".join(sorted(options.dests)) or "none (no loaded plugin adds options)"
+        raise GenbenchError(f"plugin_options {unknown} are not options of the loaded plugins; known: {known}")
+    values = {dest: parser.get_default(dest) for dest in options.dests}
+    values.update(given)
+    # The CLI leaves out options that are unset (None); a run with the same settings must get the same cell ids.
+    return {dest: value for dest, value in values.items() if value is not None}
 
 
 def run_request(

@@ -68,6 +68,9 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
         "only the cells of the comma-separated MODELS (default: reuse finished cells)",
     )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    run.add_argument(
+        "--log", metavar="TRACKERS", help="comma-separated trackers to log to, e.g. tensorboard,mlflow (see README)"
+    )
     add_bring_your_own_options(run)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     added = OptionGroup(run.add_argument_group("options added by plugins"))
@@ -176,6 +179,8 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
     if args.rerun is not None:
         request.rerun = parse_names(args.rerun, "--rerun") if args.rerun else []
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
+    if args.log is not None:
+        request.log = parse_names(args.log, "--log")
     request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
     request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
     if request.sample_sets and args.models is None and not layers_set("models", args.suite, args.config):

@@ -58,6 +58,9 @@ class RunRequest:
     #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
     #: model names does so for those models' cells only (--rerun, --rerun vae).
     rerun: list[str] | None = None
+    #: Trackers to switch on (--log tensorboard,mlflow): names of tracker plugins. They record what the run
+    #: measures elsewhere and change no number, so they are no part of a cell's id.
+    log: list[str] = field(default_factory=list)
     #: The packaged suite this request started from (name, version, file hash), recorded in run.json; None: none.
     suite: dict[str, Any] | None = None
 
@@ -170,9 +173,9 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
             getattr(request, key).update(_path_table(value, key, path))
             continue
         what = f"--config {path}: {key}"
-        if key in ("models", "metrics", "plugins"):
+        if key in ("models", "metrics", "plugins", "log"):
             names = value if isinstance(value, str) else check_value(value, list[str], what)
-            if names == [] and key != "plugins":
+            if names == [] and key not in ("plugins", "log"):
                 raise GenbenchError(f'{what} is an empty list; name at least one, e.g. {key} = ["vae"]')
             if names != []:
                 setattr(request, key, parse_names(names if isinstance(names, str) else ",".join(names), what))
@@ -239,6 +242,7 @@ def check_request(request: RunRequest) -> None:
     if request.metrics is not None:
         check_unique(request.metrics, "metrics")
     check_seeds(request.seeds, "seeds")
+    check_unique(request.log, "log")
     if request.name is not None:
         check_run_name(request.name)
     for dest, value in request.plugin_options.items():

@@ -28,13 +28,14 @@ from genbench.types import (
     MetricSpec,
     ModelSpec,
     PluginError,
+    TrackerSpec,
 )
 from genbench.validation import check_fields, field_hints, shown
 
 ENTRY_POINT_GROUP = "genbench"
 AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
-S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec)
+S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec, TrackerSpec)
 
 
 @dataclass
@@ -82,7 +83,8 @@ MODEL = Kind("model", "genbench_models", ModelSpec)
 METRIC = Kind("metric", "genbench_metrics", MetricSpec)
 DATASET = Kind("data set", "genbench_datasets", DatasetSpec)
 EXTRACTOR = Kind("feature extractor", "genbench_feature_extractors", ExtractorSpec)
-KINDS = (MODEL, METRIC, DATASET, EXTRACTOR)
+TRACKER = Kind("tracker", "genbench_trackers", TrackerSpec)
+KINDS = (MODEL, METRIC, DATASET, EXTRACTOR, TRACKER)
 
 
 @dataclass
@@ -121,6 +123,10 @@ class Registry:
 
     def extractor(self, name: str) -> ExtractorSpec:
         spec: ExtractorSpec = self.get(EXTRACTOR, name)
+        return spec
+
+    def tracker(self, name: str) -> TrackerSpec:
+        spec: TrackerSpec = self.get(TRACKER, name)
         return spec
 
     @property
@@ -285,6 +291,9 @@ def _validate_details(spec: Any) -> None:
             raise PluginError(f"metric {spec.name!r}: unknown capabilities {sorted(spec.requires_any - CAPABILITIES)}")
         if spec.config_class is not None:
             _require_dataclass_with_defaults(spec.name, spec.config_class)
+    elif isinstance(spec, TrackerSpec):
+        if spec.check is not None and not callable(spec.check):
+            raise PluginError(f"tracker {spec.name!r}: check is not callable")
     elif not callable(spec.load):
         raise PluginError(f"{spec.name!r}: load is not callable")
 
