@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from genbench.api import run_request
 from genbench.checkpoints import export_cell
-from genbench.config import DEVICES, RunRequest, check_run_name, parse_assignments, parse_names, parse_seeds
+from genbench.config import (
+    DEVICES,
+    TRACKER_EXAMPLE,
+    RunRequest,
+    check_run_name,
+    parse_assignments,
+    parse_names,
+    parse_seeds,
+)
 from genbench.plugins import KINDS, Registry, load_plugins
 from genbench.report import report_command
 from genbench.store import DamagedFileWarning, format_table, load_results
@@ -180,7 +188,7 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         request.rerun = parse_names(args.rerun, "--rerun") if args.rerun else []
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
     if args.log is not None:
-        request.log = parse_names(args.log, "--log")
+        request.log = parse_names(args.log, "--log", TRACKER_EXAMPLE)
     request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
     request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
     if request.sample_sets and args.models is None and not layers_set("models", args.suite, args.config):

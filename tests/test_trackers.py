@@ -3,10 +3,12 @@ library's own reader (TensorBoard's EventAccumulator, MLflow's client) and compa
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,9 @@ def test_tensorboard_from_a_suite_file_holds_each_cells_curve_metrics_and_sample
     assert len(curve_losses(records(run_dir)["vae"])["negative_elbo"]) == EPOCHS
 
 
-def test_a_cell_loaded_from_its_checkpoint_logs_the_stored_curve(tmp_path: Path) -> None:
+def test_a_cell_loaded_from_its_checkpoint_logs_the_stored_curve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A cell whose record is gone is evaluated again with its model loaded from the checkpoint: nothing trains,
     so no curve event comes; the trackers take the stored curve from the record instead, once."""
     args = {"metrics": ["bpd"], "epochs": EPOCHS, "results_dir": tmp_path, "name": "again"}
@@ -93,23 +97,23 @@ def test_a_cell_loaded_from_its_checkpoint_logs_the_stored_curve(tmp_path: Path)
     stored = curve_losses(loaded)["negative_elbo"]
     written = [(event.step, event.value) for event in events.Scalars("curve/negative_elbo")]
     assert written == [(step, pytest.approx(value)) for step, value in stored]
-    (mlflow_run,) = mlflow_runs(tmp_path / "again")
-    history = mlflow_client(tmp_path / "again").get_metric_history(mlflow_run.info.run_id, "curve/negative_elbo")
+    client = mlflow_client(tmp_path / "again", monkeypatch)
+    (mlflow_run,) = mlflow_runs(tmp_path / "again", client)
+    history = client.get_metric_history(mlflow_run.info.run_id, "curve/negative_elbo")
     assert sorted((m.step, m.value) for m in history) == stored
 
 
 # --------------------------------------------------------------------------------------------------- MLflow
 
 
-def mlflow_client(run_dir: Path) -> Any:
+def mlflow_client(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the folder store that genbench chose
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the folder store that genbench chose
     return MlflowClient(tracking_uri=(run_dir / "mlruns").resolve().as_uri())
 
 
-def mlflow_runs(run_dir: Path, client: Any = None) -> list[Any]:
-    client = client or mlflow_client(run_dir)
+def mlflow_runs(run_dir: Path, client: Any) -> list[Any]:
     experiment = client.get_experiment_by_name(run_dir.name)
     return list(client.search_runs([experiment.experiment_id]))
 
@@ -122,7 +126,7 @@ def test_mlflow_logs_each_cell_as_a_run_in_the_run_folder(tmp_path: Path, monkey
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # genbench opted in for its own calls only
     assert sorted(path.name for path in tmp_path.iterdir()) == ["results"]  # no mlruns/ or mlflow.db here
     run_dir = Path(frame.attrs["run_dir"])
-    client = mlflow_client(run_dir)
+    client = mlflow_client(run_dir, monkeypatch)
     logged = {run.data.tags["genbench.model"]: run for run in mlflow_runs(run_dir, client)}
     assert sorted(logged) == sorted(MODELS)
     for model, record in records(run_dir).items():
@@ -222,6 +226,17 @@ def test_api_takes_a_suite_and_rerun(tmp_path: Path) -> None:
         assert records(run_dir)["independent"]["trained"] is True
     with pytest.raises(GenbenchError, match="--rerun vae: not a model of this run"):
         genbench.run(suite="digits", rerun=["vae"], **args)
+
+
+def test_option_group_wraps_any_public_add_argument() -> None:
+    """Plugins get an OptionGroup typed with a public protocol, not argparse's private _ArgumentGroup."""
+    hints = typing.get_type_hints(genbench.OptionGroup.__init__)
+    assert hints["adder"] is genbench.ArgumentAdder
+    for adder in (argparse.ArgumentParser(), argparse.ArgumentParser().add_argument_group("plugins")):
+        options = genbench.OptionGroup(adder)
+        options.addoption("--fake-scale", dest="fake_scale", type=float)
+        options.addoption("--steps", type=int)
+        assert options.dests == ["fake_scale", "steps"]
 
 
 # ------------------------------------------------------------------------------------------ python -m genbench

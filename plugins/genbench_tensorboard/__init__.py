@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 NAME = "tensorboard"
 #: The folder, under the run folder, that holds one folder of event files per cell.
 FOLDER = "tensorboard"
+#: A live curve reaches the files (and TensorBoard's view) at most this many seconds after its point.
+FLUSH_SECONDS = 10
 #: Open writers by cell folder: a cell's writer lives from its first curve point until its cell is finished.
 _writers: dict[Path, SummaryWriter] = {}
 
@@ -54,7 +56,7 @@ def open_writer(folder: Path, *, fresh: bool) -> SummaryWriter:
         if fresh and folder.is_dir():
             for stale in folder.glob("events.out.tfevents.*"):
                 stale.unlink()
-        _writers[folder] = SummaryWriter(log_dir=str(folder))
+        _writers[folder] = SummaryWriter(log_dir=str(folder), flush_secs=FLUSH_SECONDS)
     return _writers[folder]
 
 
