@@ -97,19 +97,34 @@ def rerun_models(rerun: bool | str | Sequence[str]) -> list[str] | None:
 
 
 def checked_plugin_options(registry: Registry, given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` over the defaults of the options that the loaded plugins add, as the CLI would parse them; a key
-    that no plugin adds is a one-line error naming those that exist."""
-    parser = argparse.ArgumentParser(add_help=False)
-    options = OptionGroup(parser)
+    """``given`` over the defaults of the options that the loaded plugins add, each value as the CLI would parse
+    it; a key that no plugin adds is a one-line error naming those that exist."""
+    options = OptionGroup(argparse.ArgumentParser(add_help=False))
     registry.pm.hook.genbench_addoption(options=options)
     unknown = sorted(set(given) - set(options.dests))
     if unknown:
         known = ", ".join(sorted(options.dests)) or "none (no loaded plugin adds options)"
         raise GenbenchError(f"plugin_options {unknown} are not options of the loaded plugins; known: {known}")
-    values = {dest: parser.get_default(dest) for dest in options.dests}
-    values.update(given)
+    values = {dest: action.default for dest, action in options.actions.items()}
+    values.update({dest: parsed_like_the_flag(options.actions[dest], value) for dest, value in given.items()})
     # The CLI leaves out options that are unset (None); a run with the same settings must get the same cell ids.
     return {dest: value for dest, value in values.items() if value is not None}
+
+
+def parsed_like_the_flag(action: argparse.Action, value: Any) -> Any:
+    """``value`` as the flag would give it: a string through the flag's type, as argparse does, and an integer for
+    a float flag as a float (so that 2 names the same cell as ``--flag 2``); checked against the flag's choices."""
+    flag = f"plugin_options[{action.dest!r}]"
+    as_text = isinstance(value, str) or (action.type is float and type(value) is int)
+    if callable(action.type) and as_text:
+        try:
+            value = action.type(value)
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
+            option = (action.option_strings or [action.dest])[0]
+            raise GenbenchError(f"{flag} {value!r} is not valid for {option}: {error}") from None
+    if action.choices is not None and value is not None and value not in action.choices:
+        raise GenbenchError(f"{flag} is {value!r}; choose one of {', '.join(map(str, action.choices))}")
+    return value
 
 
 def run_request(

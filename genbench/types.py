@@ -297,13 +297,18 @@ class OptionGroup:
 
     def __init__(self, adder: ArgumentAdder) -> None:
         self._adder = adder
-        #: The dests of every option added, so the CLI can hand their values to metrics.
-        self.dests: list[str] = []
+        #: Every option added, by dest: its type, choices and default check ``genbench.run(plugin_options=...)``.
+        self.actions: dict[str, argparse.Action] = {}
+
+    @property
+    def dests(self) -> list[str]:
+        """The dests of every option added, so the CLI can hand their values to metrics."""
+        return list(self.actions)
 
     def addoption(self, *flags: str, **kwargs: Any) -> None:
         """Takes argparse's ``add_argument`` arguments; values reach metrics as ``EvalContext.options[dest]``."""
         action = self._adder.add_argument(*flags, **kwargs)
-        self.dests.append(action.dest)
+        self.actions[action.dest] = action
 
 
 # ---------------------------------------------------------------------------------------------- trackers

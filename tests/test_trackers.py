@@ -195,16 +195,20 @@ def test_curve_event_comes_once_per_epoch_and_its_time_is_not_training_time(tmp_
 def test_plugin_options_of_the_api_name_the_same_cell_as_the_flag(tmp_path: Path) -> None:
     argv = ["run", "--models", "constant", "--metrics", "option_echo", "-p", "fake_plugins", "--fake-scale", "2"]
     assert main([*argv, "--results-dir", str(tmp_path), "--name", "same"]) == 0
-    frame = genbench.run(
-        ["constant"],
-        metrics=["option_echo"],
-        plugins=["fake_plugins"],
-        plugin_options={"fake_scale": 2.0},
-        results_dir=tmp_path,
-        name="same",
-    )
-    assert frame["option_echo"][0] == 2.0
-    assert len(list((tmp_path / "same" / "cells").glob("*.json"))) == 1  # the CLI's cell, reused
+    # The flag's type is float: 2.0, the integer 2 and the text "2" are all what --fake-scale 2 parses to.
+    for value in (2.0, 2, "2"):
+        frame = genbench.run(
+            ["constant"],
+            metrics=["option_echo"],
+            plugins=["fake_plugins"],
+            plugin_options={"fake_scale": value},
+            results_dir=tmp_path,
+            name="same",
+        )
+        assert frame["option_echo"][0] == 2.0
+        assert len(list((tmp_path / "same" / "cells").glob("*.json"))) == 1  # the CLI's cell, reused
+    with pytest.raises(GenbenchError, match=r"plugin_options\['fake_scale'\] 'two' is not valid for --fake-scale"):
+        genbench.run(["constant"], plugins=["fake_plugins"], plugin_options={"fake_scale": "two"}, results_dir=tmp_path)
 
 
 def test_unknown_plugin_option_is_one_line_naming_the_known_ones(tmp_path: Path) -> None:
