@@ -162,6 +162,21 @@ def test_mlflow_follows_the_tracking_uri_and_marks_failed_cells(
     assert run.data.tags["genbench.error"] == frame["error"][0] == "RuntimeError: this model always fails"
 
 
+@pytest.mark.parametrize(
+    ("tracker", "module"), [("tensorboard", "torch.utils.tensorboard"), ("mlflow", "mlflow.tracking")]
+)
+def test_a_tracker_that_fails_to_import_stops_the_run_before_training(
+    tracker: str, module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # installed (found), but its import breaks
+    argv = ["run", "--models", "independent", "--log", tracker, "--results-dir", str(tmp_path / "results")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"--log {tracker}: the {tracker} package fails to import" in error
+    assert f"pip install --force-reinstall 'genbench[{tracker}]'" in error
+    assert not (tmp_path / "results").exists()
+
+
 # ------------------------------------------------------------------------------ the training-curve event
 
 

@@ -43,8 +43,16 @@ _active: dict[str, str] = {}
 
 
 def check() -> None:
+    """The mlflow package is there and imports (a broken install shows here, not in the first cell)."""
     if importlib.util.find_spec("mlflow") is None:
         raise GenbenchError("--log mlflow needs the mlflow package: pip install 'genbench[mlflow]'")
+    try:
+        from mlflow.tracking import MlflowClient  # noqa: F401
+    except Exception as error:
+        raise GenbenchError(
+            f"--log mlflow: the mlflow package fails to import ({type(error).__name__}: {error}); "
+            "reinstall it: pip install --force-reinstall 'genbench[mlflow]'"
+        ) from error
 
 
 @genbench.hookimpl

@@ -34,8 +34,16 @@ _writers: dict[Path, SummaryWriter] = {}
 
 
 def check() -> None:
+    """The tensorboard package is there and imports (a broken install shows here, not in the first cell)."""
     if importlib.util.find_spec("tensorboard") is None:
         raise GenbenchError("--log tensorboard needs the tensorboard package: pip install 'genbench[tensorboard]'")
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except Exception as error:
+        raise GenbenchError(
+            f"--log tensorboard: the tensorboard package fails to import ({type(error).__name__}: {error}); "
+            "reinstall it: pip install --force-reinstall 'genbench[tensorboard]'"
+        ) from error
 
 
 @genbench.hookimpl
