@@ -177,6 +177,23 @@ def test_a_tracker_that_fails_to_import_stops_the_run_before_training(
     assert not (tmp_path / "results").exists()
 
 
+def test_a_tracker_that_cannot_write_warns_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")  # a store MLflow cannot open
+    run_dir = tmp_path / "results" / "blocked"
+    run_dir.mkdir(parents=True)
+    (run_dir / "tensorboard").write_text("a file where the tracker's folder would go")
+    argv = ["run", "--models", "vae", "--metrics", "bpd", "--epochs", "2", "--results-dir", str(tmp_path / "results")]
+    assert main([*argv, "--name", "blocked", "--log", "tensorboard,mlflow"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("genbench: warning: --log")]
+    record = records(run_dir)["vae"]
+    assert record["status"] == "ok" and "bpd" in record["metrics"]
+    for tracker in ("tensorboard", "mlflow"):
+        # One warning for the curve (its later points are not tried again), one for the finished cell.
+        assert sum(f"--log {tracker} could not log cell {record['cell_id']}" in line for line in warnings) == 2
+
+
 # ------------------------------------------------------------------------------ the training-curve event
 
 

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 import genbench
 from genbench import CellRecord, CurvePoint, GenbenchError, RunContext, TrackerSpec
+from genbench.text import warn
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -40,6 +41,21 @@ ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
 PARAM_LENGTH = 6000
 #: MLflow run ids of the cells being trained in this process, by cell id.
 _active: dict[str, str] = {}
+
+
+#: Cells whose logging failed in this process: their later curve points are not tried again.
+_failed: set[str] = set()
+
+
+@contextlib.contextmanager
+def failures_warned(cell_id: str) -> Iterator[None]:
+    """A tracker that cannot write (a full disk, a server that is down) warns and lets the run go on: every
+    result is in the run folder either way, and a benchmark of hours is not lost to its tracker."""
+    try:
+        yield
+    except Exception as error:
+        _failed.add(cell_id)
+        warn(f"--log mlflow could not log cell {cell_id}: {type(error).__name__}: {error}")
 
 
 def check() -> None:
@@ -122,8 +138,8 @@ def cell_tags(model: str, dataset: str, seed: int) -> dict[str, str]:
 
 @genbench.hookimpl
 def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
-    if NAME in run.trackers:
-        with file_store_allowed(run):
+    if NAME in run.trackers and point.cell_id not in _failed:
+        with failures_warned(point.cell_id), file_store_allowed(run):
             log_curve_point(client_for(run), point, run)
 
 
@@ -139,8 +155,9 @@ def log_curve_point(client: MlflowClient, point: CurvePoint, run: RunContext) ->
 @genbench.hookimpl
 def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
     if NAME in run.trackers:
-        with file_store_allowed(run):
+        with failures_warned(record.cell_id), file_store_allowed(run):
             log_cell(client_for(run), record, run)
+        _failed.discard(record.cell_id)
 
 
 def log_cell(client: MlflowClient, record: CellRecord, run: RunContext) -> None:

@@ -13,13 +13,16 @@ The writer is PyTorch's ``torch.utils.tensorboard.SummaryWriter``, which needs t
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import genbench
 from genbench import CellRecord, CurvePoint, GenbenchError, RunContext, TrackerSpec
+from genbench.text import warn
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -31,6 +34,21 @@ FOLDER = "tensorboard"
 FLUSH_SECONDS = 10
 #: Open writers by cell folder: a cell's writer lives from its first curve point until its cell is finished.
 _writers: dict[Path, SummaryWriter] = {}
+
+
+#: Cells whose logging failed in this process: their later curve points are not tried again.
+_failed: set[str] = set()
+
+
+@contextlib.contextmanager
+def failures_warned(cell_id: str) -> Iterator[None]:
+    """A tracker that cannot write (a full disk, a server that is down) warns and lets the run go on: every
+    result is in the run folder either way, and a benchmark of hours is not lost to its tracker."""
+    try:
+        yield
+    except Exception as error:
+        _failed.add(cell_id)
+        warn(f"--log tensorboard could not log cell {cell_id}: {type(error).__name__}: {error}")
 
 
 def check() -> None:
@@ -75,14 +93,21 @@ def write_curve_point(writer: SummaryWriter, step: int, values: dict[str, float]
 
 @genbench.hookimpl
 def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
-    if NAME in run.trackers:
-        write_curve_point(open_writer(cell_folder(run, point.cell_id), fresh=True), point.step, dict(point.values))
+    if NAME in run.trackers and point.cell_id not in _failed:
+        with failures_warned(point.cell_id):
+            writer = open_writer(cell_folder(run, point.cell_id), fresh=True)
+            write_curve_point(writer, point.step, dict(point.values))
 
 
 @genbench.hookimpl
 def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
-    if NAME not in run.trackers:
-        return
+    if NAME in run.trackers:
+        with failures_warned(record.cell_id):
+            write_cell(record, run)
+        _failed.discard(record.cell_id)
+
+
+def write_cell(record: CellRecord, run: RunContext) -> None:
     folder = cell_folder(run, record.cell_id)
     writer = open_writer(folder, fresh=not record.trained)
     try:
