@@ -324,8 +324,9 @@ class TrackerSpec:
 
     name: str
     description: str
-    #: Says before any cell runs whether the tracker can work (its library installed), raising GenbenchError
-    #: with what to install if not; it imports nothing heavy and writes nothing.
+    #: Says before any cell runs whether the tracker can work (its library installed and importable), raising
+    #: GenbenchError with what to install if not; it is called only when the tracker is asked for, and writes
+    #: nothing.
     check: Callable[[], None] | None = None
 
 
