@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from genbench.api import run_request
 from genbench.checkpoints import export_cell
-from genbench.config import DEVICES, RunRequest, check_run_name, parse_assignments, parse_names, parse_seeds
+from genbench.config import (
+    DEVICES,
+    TRACKER_EXAMPLE,
+    RunRequest,
+    check_run_name,
+    parse_assignments,
+    parse_names,
+    parse_seeds,
+)
 from genbench.executors import SERIAL, STORAGE_MODES, ExecutionOptions
 from genbench.plugins import EXECUTOR, KINDS, Registry, load_plugins
 from genbench.report import report_command
@@ -69,6 +77,9 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
         "only the cells of the comma-separated MODELS (default: reuse finished cells)",
     )
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
+    run.add_argument(
+        "--log", metavar="TRACKERS", help="comma-separated trackers to log to, e.g. tensorboard,mlflow (see README)"
+    )
     add_bring_your_own_options(run)
     add_execution_options(run, registry)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -226,6 +237,8 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
     if args.rerun is not None:
         request.rerun = parse_names(args.rerun, "--rerun") if args.rerun else []
     request.plugins = list(dict.fromkeys([*request.plugins, *args.plugins]))
+    if args.log is not None:
+        request.log = parse_names(args.log, "--log", TRACKER_EXAMPLE)
     request.checkpoints.update(parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"))
     request.sample_sets.update(parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"))
     if request.sample_sets and args.models is None and not layers_set("models", args.suite, args.config):

@@ -23,6 +23,8 @@ DEFAULT_DATASET = "digits"
 #: The model plugin that ``--sample-set NAME=PATH`` makes a named instance of (looked up by name, never imported).
 SAMPLES_MODEL = "samples"
 DEVICES = ("auto", "cpu", "cuda")
+#: The trackers that error messages give as an example of --log.
+TRACKER_EXAMPLE = "tensorboard,mlflow"
 #: Bumped when the meaning of a checkpoint changes, so old ones are not reused by mistake.
 CHECKPOINT_FORMAT = 2
 
@@ -58,6 +60,9 @@ class RunRequest:
     #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
     #: model names does so for those models' cells only (--rerun, --rerun vae).
     rerun: list[str] | None = None
+    #: Trackers to switch on (--log tensorboard,mlflow): names of tracker plugins. They record what the run
+    #: measures elsewhere and change no number, so they are no part of a cell's id.
+    log: list[str] = field(default_factory=list)
     #: The packaged suite this request started from (name, version, file hash), recorded in run.json; None: none.
     suite: dict[str, Any] | None = None
 
@@ -81,13 +86,12 @@ SEED_LIMIT = 2**32
 NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options", "rerun", "suite"})
 
 
-def parse_names(text: str, flag: str) -> list[str]:
-    """'vae,gan' -> ['vae', 'gan']; anything else is a one-line error that shows the expected form."""
+def parse_names(text: str, flag: str, names: str = "vae,gan,pixelcnn") -> list[str]:
+    """'vae,gan' -> ['vae', 'gan']; anything else is a one-line error that shows the expected form (with ``names``)."""
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item or not NAME_PATTERN.match(item) for item in items):
-        example = (
-            f"{flag} vae,gan,pixelcnn" if flag.startswith("-") and " " not in flag else '["vae", "gan", "pixelcnn"]'
-        )
+        listed = ", ".join(f'"{name}"' for name in names.split(","))
+        example = f"{flag} {names}" if flag.startswith("-") and " " not in flag else f"[{listed}]"
         raise GenbenchError(f"{flag} {shown(text)} is malformed: give comma-separated names, e.g. {example}")
     return check_unique(items, flag)
 
@@ -170,12 +174,13 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
             getattr(request, key).update(_path_table(value, key, path))
             continue
         what = f"--config {path}: {key}"
-        if key in ("models", "metrics", "plugins"):
+        if key in ("models", "metrics", "plugins", "log"):
             names = value if isinstance(value, str) else check_value(value, list[str], what)
-            if names == [] and key != "plugins":
+            if names == [] and key not in ("plugins", "log"):
                 raise GenbenchError(f'{what} is an empty list; name at least one, e.g. {key} = ["vae"]')
             if names != []:
-                setattr(request, key, parse_names(names if isinstance(names, str) else ",".join(names), what))
+                given = names if isinstance(names, str) else ",".join(names)
+                setattr(request, key, parse_names(given, what, TRACKER_EXAMPLE if key == "log" else "vae,gan,pixelcnn"))
         elif key == "seeds":
             seeds = parse_seeds(value) if isinstance(value, str) else check_value(value, list[int], what)
             request.seeds = check_seeds(seeds, what)
@@ -239,6 +244,7 @@ def check_request(request: RunRequest) -> None:
     if request.metrics is not None:
         check_unique(request.metrics, "metrics")
     check_seeds(request.seeds, "seeds")
+    check_unique(request.log, "log")
     if request.name is not None:
         check_run_name(request.name)
     for dest, value in request.plugin_options.items():

@@ -213,7 +213,7 @@ def finish(run: PreparedRun, outcome: CellOutcome) -> CellRecord:
             path = run.request.results_dir / safe_relative(relative)
             write_bytes_atomic(path, content)
         run.directory.write_cell(outcome.record)
-    run.registry.pm.hook.genbench_cell_finished(record=outcome.record)
+    run.registry.pm.hook.genbench_cell_finished(record=outcome.record, run=run.events())
     return outcome.record
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 import pluggy
 
 from genbench.executors import ExecutorSpec
-from genbench.types import CellRecord, DatasetSpec, ExtractorSpec, MetricSpec, ModelSpec, OptionGroup
+from genbench.types import (
+    CellRecord,
+    CurvePoint,
+    DatasetSpec,
+    ExtractorSpec,
+    MetricSpec,
+    ModelSpec,
+    OptionGroup,
+    RunContext,
+    TrackerSpec,
+)
 
 hookspec = pluggy.HookspecMarker("genbench")
 
@@ -49,13 +59,42 @@ def genbench_executors() -> list[ExecutorSpec]:
 
 
 @hookspec
-def genbench_addoption(options: OptionGroup) -> None:
-    """Add command-line options to ``genbench run`` with ``options.addoption(...)``, as pytest_addoption does.
+def genbench_trackers() -> list[TrackerSpec]:
+    """Return the trackers this plugin provides: the names ``--log`` (or ``log = [...]`` in a suite file) accepts.
 
-    The parsed values reach metrics as ``EvalContext.options[dest]``.
+    A tracker does its work in the event hooks ``genbench_training_curve`` and ``genbench_cell_finished``, and
+    only for runs whose ``run.trackers`` name it. Its spec's ``check`` runs before any training, so that a
+    missing library is a one-line error that says what to install.
     """
 
 
 @hookspec
-def genbench_cell_finished(record: CellRecord) -> None:
-    """Called after each cell's record is written, finished or failed: an event for reporters and trackers."""
+def genbench_addoption(options: OptionGroup) -> None:
+    """Add command-line options to ``genbench run`` with ``options.addoption(...)``, as pytest_addoption does.
+
+    The parsed values reach metrics as ``EvalContext.options[dest]`` and event hooks as ``run.options[dest]``;
+    in Python, ``genbench.run(plugin_options={dest: value})`` gives them.
+    """
+
+
+@hookspec
+def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
+    """Called for each point of a training curve while a model trains: an event for live trackers.
+
+    ``point`` is what the model passed to ``FitContext.on_curve`` (once per epoch for models that train with
+    ``genbench.training.train_epochs``), with the cell it belongs to; its values are plain floats, so a tracker
+    never makes the training loop wait for a GPU. It is not called for a model loaded from a checkpoint (its
+    curve, from the checkpoint, is in the record that ``genbench_cell_finished`` receives; ``record.trained`` is
+    False). A point whose loss is NaN or infinite ends training and is not sent. An exception raised here
+    fails the cell, with the error in its record.
+    """
+
+
+@hookspec
+def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
+    """Called after each cell's record is written, finished or failed: an event for reporters and trackers.
+
+    ``record`` is the cell's record, as in ``run.cell_file(record.cell_id)``; ``run`` says where the run is
+    written and which trackers are on (an implementation may take ``record`` alone). Cells reused from an
+    earlier run of the same command are not sent again.
+    """

@@ -29,13 +29,14 @@ from genbench.types import (
     MetricSpec,
     ModelSpec,
     PluginError,
+    TrackerSpec,
 )
 from genbench.validation import check_fields, field_hints, shown
 
 ENTRY_POINT_GROUP = "genbench"
 AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
-S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec, ExecutorSpec)
+S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec, ExecutorSpec, TrackerSpec)
 
 
 @dataclass
@@ -84,7 +85,8 @@ METRIC = Kind("metric", "genbench_metrics", MetricSpec)
 DATASET = Kind("data set", "genbench_datasets", DatasetSpec)
 EXTRACTOR = Kind("feature extractor", "genbench_feature_extractors", ExtractorSpec)
 EXECUTOR = Kind("executor", "genbench_executors", ExecutorSpec)
-KINDS = (MODEL, METRIC, DATASET, EXTRACTOR, EXECUTOR)
+TRACKER = Kind("tracker", "genbench_trackers", TrackerSpec)
+KINDS = (MODEL, METRIC, DATASET, EXTRACTOR, EXECUTOR, TRACKER)
 
 
 @dataclass
@@ -127,6 +129,10 @@ class Registry:
 
     def executor(self, name: str) -> ExecutorSpec:
         spec: ExecutorSpec = self.get(EXECUTOR, name)
+        return spec
+
+    def tracker(self, name: str) -> TrackerSpec:
+        spec: TrackerSpec = self.get(TRACKER, name)
         return spec
 
     @property
@@ -293,6 +299,9 @@ def _validate_details(spec: Any) -> None:
             _require_dataclass_with_defaults(spec.name, spec.config_class)
     elif isinstance(spec, ExecutorSpec):
         return  # its fields (name, callables) are checked by check_fields
+    elif isinstance(spec, TrackerSpec):
+        if spec.check is not None and not callable(spec.check):
+            raise PluginError(f"tracker {spec.name!r}: check is not callable")
     elif not callable(spec.load):
         raise PluginError(f"{spec.name!r}: load is not callable")
 

@@ -58,6 +58,7 @@ from genbench.text import warn
 from genbench.types import (
     SAMPLE,
     CellRecord,
+    CurvePoint,
     Dataset,
     DatasetOptions,
     EvalContext,
@@ -67,6 +68,7 @@ from genbench.types import (
     MetricSpec,
     ModelSpec,
     NotApplicable,
+    RunContext,
     TrainingDiverged,
 )
 from genbench.validation import non_finite_paths
@@ -99,6 +101,10 @@ class PreparedRun:
     def metric_columns(self) -> list[str]:
         return [column.name for metric in self.metrics for column in metric.columns]
 
+    def events(self) -> RunContext:
+        """What the event hooks (training curve, cell finished) learn about this run."""
+        return RunContext(self.directory.root, tuple(self.request.log), dict(self.request.plugin_options))
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -130,6 +136,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
             f"--rerun {','.join(stray_reruns)}: not a model of this run ({', '.join(model_names)}); "
             "give --rerun alone to rerun every cell"
         )
+    check_trackers(request, registry)
     metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
     metrics = [registry.metric(name) for name in metric_names]
     dataset_spec = registry.dataset(request.dataset)
@@ -172,6 +179,14 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     return PreparedRun(
         request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
     )
+
+
+def check_trackers(request: RunRequest, registry: Registry) -> None:
+    """Every --log name is an installed tracker whose library is there: found before anything trains."""
+    for name in request.log:
+        tracker = registry.tracker(name)
+        if tracker.check is not None:
+            tracker.check()
 
 
 def check_metrics(
@@ -445,18 +460,25 @@ def obtain_model(
         return model
     model.to(run.device)
     curve: list[dict[str, float]] = []
-    ctx = FitContext(
-        device=run.device,
-        seed=seed,
-        generator=generator,
-        progress=progress,
-        on_curve=lambda step, values: curve.append(curve_point(step, values)),
-    )
+    events = run.events()
+    tracking = [0.0]  # seconds spent in trackers' hooks, which train_time leaves out
+
+    def on_curve(step: int, values: Mapping[str, float]) -> None:
+        curve.append(curve_point(step, values))
+        losses = {name: float(value) for name, value in values.items()}
+        point = CurvePoint(record.cell_id, spec.name, run.dataset.name, seed, step, losses)
+        began = time.perf_counter()
+        run.registry.pm.hook.genbench_training_curve(point=point, run=events)
+        tracking[0] += time.perf_counter() - began
+
+    ctx = FitContext(device=run.device, seed=seed, generator=generator, progress=progress, on_curve=on_curve)
     _synchronize(run.device)
     start = time.perf_counter()
     model.fit(run.dataset.train, ctx)
     _synchronize(run.device)
-    record.train_time = time.perf_counter() - start
+    # A curve point arrives after the losses were read back, with the device idle: time a tracker spends on it
+    # would be waiting that training does not cause, and is taken out.
+    record.train_time = time.perf_counter() - start - tracking[0]
     record.curve = curve
     meta = {
         "model": spec.name,

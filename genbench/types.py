@@ -282,18 +282,92 @@ class ExtractorSpec:
 # ------------------------------------------------------------------------------------------ options
 
 
-class OptionGroup:
-    """Where plugins add options to ``genbench run`` (see the ``genbench_addoption`` hook)."""
+class ArgumentAdder(Protocol):
+    """Anything with argparse's public ``add_argument``: a parser, or one of its argument groups."""
 
-    def __init__(self, group: argparse._ArgumentGroup) -> None:
-        self._group = group
-        #: The dests of every option added, so the CLI can hand their values to metrics.
-        self.dests: list[str] = []
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action: ...
+
+
+class OptionGroup:
+    """Where plugins add options to ``genbench run`` (see the ``genbench_addoption`` hook).
+
+    It wraps any ``ArgumentAdder`` (the CLI gives an argument group of ``genbench run``; ``genbench.run()`` a
+    parser of its own, to learn which ``plugin_options`` keys exist), so plugins depend on no argparse internals.
+    """
+
+    def __init__(self, adder: ArgumentAdder) -> None:
+        self._adder = adder
+        #: Every option added, by dest: its type, choices and default check ``genbench.run(plugin_options=...)``.
+        self.actions: dict[str, argparse.Action] = {}
+
+    @property
+    def dests(self) -> list[str]:
+        """The dests of every option added, so the CLI can hand their values to metrics."""
+        return list(self.actions)
 
     def addoption(self, *flags: str, **kwargs: Any) -> None:
         """Takes argparse's ``add_argument`` arguments; values reach metrics as ``EvalContext.options[dest]``."""
-        action = self._group.add_argument(*flags, **kwargs)
-        self.dests.append(action.dest)
+        action = self._adder.add_argument(*flags, **kwargs)
+        self.actions[action.dest] = action
+
+
+# ---------------------------------------------------------------------------------------------- trackers
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """A tracker (TensorBoard, MLflow, ...) that ``--log NAME`` switches on.
+
+    The spec only names it; the tracker's work is done by its plugin's event hooks (``genbench_training_curve``,
+    ``genbench_cell_finished``), which act when ``NAME in run.trackers``.
+    """
+
+    name: str
+    description: str
+    #: Says before any cell runs whether the tracker can work (its library installed and importable), raising
+    #: GenbenchError with what to install if not; it is called only when the tracker is asked for, and writes
+    #: nothing.
+    check: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What event hooks learn about the run a cell belongs to: where it is written and what was switched on."""
+
+    #: The run folder (results/<run>); trackers write beneath it (e.g. ``tensorboard/``) unless told otherwise.
+    root: Path
+    #: The names given with ``--log`` (or ``log = [...]`` in a suite file): the trackers switched on.
+    trackers: tuple[str, ...] = ()
+    #: Values of the options that plugins added to the command line, by dest.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def cell_file(self, cell_id: str) -> Path:
+        """The cell's record, ``cells/<cell>.json`` (written before ``genbench_cell_finished`` is called)."""
+        return self.root / "cells" / f"{cell_id}.json"
+
+    def sample_grid(self, cell_id: str) -> Path | None:
+        """The cell's grid of samples, ``samples/<cell>.png``, or None for a model that draws none."""
+        path = self.root / "samples" / f"{cell_id}.png"
+        return path if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a cell's training curve, as the model's ``fit`` reported it (once per epoch in the
+    built-ins, through ``FitContext.on_curve``)."""
+
+    cell_id: str
+    model: str
+    dataset: str
+    seed: int
+    #: The step the model gave (the epoch, for ``genbench.training.train_epochs``).
+    step: int
+    #: Loss name -> value at this step, already plain floats (nothing waits for a GPU to produce them).
+    values: Mapping[str, float]
 
 
 # ----------------------------------------------------------------------------------------- records

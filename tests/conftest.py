@@ -48,6 +48,12 @@ class FakeDistribution:
     def metadata(self) -> dict[str, str]:
         return {"name": self.name}
 
+    @property
+    def _normalized_name(self) -> str:
+        """What ``importlib.metadata.entry_points()`` tells distributions apart by: a library that calls it while
+        these fakes are installed (triton does, when torchvision is first imported inside a test) must not fail."""
+        return self.name.lower().replace("-", "_")
+
 
 def make_distribution(name: str, version: str, **points: str) -> FakeDistribution:
     return FakeDistribution(name, version, [importlib.metadata.EntryPoint(k, v, "genbench") for k, v in points.items()])

@@ -48,6 +48,8 @@ class Case:
     expect: str
     #: Files the case writes first, relative to its folder: text, bytes, a link, or None for an empty folder.
     files: dict[str, str | bytes | Link | None] = field(default_factory=dict)
+    #: Packages that the case hides, as if they were not installed (an optional extra's library).
+    missing: tuple[str, ...] = ()
 
 
 def idx(kind: int, dims: tuple[int, ...], body: bytes) -> bytes:
@@ -122,6 +124,25 @@ CASES = [
         "a plugin's number option given as nan",
         (*INDEPENDENT, "-p", "fake_plugins", "--fake-scale", "nan"),
         "give a finite number",
+    ),
+    Case("log-typo", LINE, "a misspelt tracker", (*INDEPENDENT, "--log", "tensorbord"), "Did you mean 'tensorboard'?"),
+    Case("log-space", LINE, "trackers separated by spaces", (*INDEPENDENT, "--log", "tensorboard mlflow"), "malformed"),
+    Case("log-twice", LINE, "the same tracker twice", (*INDEPENDENT, "--log", "mlflow,mlflow"), "more than once"),
+    Case(
+        "log-tensorboard-missing",
+        LINE,
+        "--log tensorboard without the tensorboard package",
+        (*INDEPENDENT, "--log", "tensorboard"),
+        "pip install 'genbench[tensorboard]'",
+        missing=("tensorboard",),
+    ),
+    Case(
+        "log-mlflow-missing",
+        LINE,
+        "--log mlflow without the mlflow package",
+        (*INDEPENDENT, "--log", "tensorboard,mlflow"),
+        "pip install 'genbench[mlflow]'",
+        missing=("mlflow",),
     ),
     Case("name-empty", LINE, "an empty run name", (*INDEPENDENT, "--name", ""), "not a run name"),
     Case("name-escape", LINE, "a terminal escape in a run name", (*INDEPENDENT, "--name", "\x1b[2Jx"), "\\x1b"),
@@ -227,6 +248,15 @@ CASES = [
         SUITE,
         "list of strings",
         suite("models = [1]\n"),
+    ),
+    Case("suite-log-int", SUITE_FILE, "trackers as a number", SUITE, "log must be a list", suite("log = 1\n")),
+    Case(
+        "suite-log-typo",
+        SUITE_FILE,
+        "a misspelt tracker",
+        SUITE,
+        "unknown tracker 'mlfow'",
+        suite('models = ["independent"]\nlog = ["mlfow"]\n'),
     ),
     Case("suite-models-empty", SUITE_FILE, "an empty list of models", SUITE, "empty list", suite("models = []\n")),
     Case(
@@ -715,7 +745,14 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 def run_case(case: Case, folder: Path) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of ``genbench ARGV`` run in ``folder``."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(folder), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (
+        contextlib.chdir(folder),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        for package in case.missing:
+            patch.setitem(sys.modules, package, None)  # what importlib finds for a package that is not installed
         code = main(list(case.argv))
     return code, out.getvalue(), err.getvalue()
 
@@ -734,6 +771,8 @@ def catalogue_row(case: Case, answer: str) -> str:
     cells = [f"`{case.id}`", _cell(case.what), _code(shown_argv(case)), _code(answer)]
     if case.files:
         cells[2] += " with " + ", ".join(_code(name) for name in case.files)
+    if case.missing:
+        cells[2] += ", " + " and ".join(f"{_code(name)} not installed" for name in case.missing)
     return "| " + " | ".join(cells) + " |"
 
 
