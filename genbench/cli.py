@@ -78,6 +78,7 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     plugins.add_argument(
         "-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module"
     )
+    _add_check_parser(plugins)
 
     report = commands.add_parser("report", help="aggregate runs over seeds into leaderboard.md and leaderboard.html")
     report.add_argument(
@@ -102,6 +103,44 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     )
     export.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
     return parser, added.dests
+
+
+def _add_check_parser(plugins: argparse.ArgumentParser) -> None:
+    """``genbench plugins check NAME``: the conformance checks of genbench.testing, one line each."""
+    actions = plugins.add_subparsers(dest="plugins_action", metavar="check", parser_class=OneLineParser)
+    check = actions.add_parser("check", help="run the conformance checks (genbench.testing) on an installed plugin")
+    check.add_argument("name", metavar="NAME", help="a model, metric, data set or feature extractor")
+    check.add_argument("--data-root", type=Path, help="folder holding a data set's files")
+    check.add_argument("--device", choices=DEVICES, default="cpu", help="where to check (default: cpu)")
+    check.add_argument(
+        "-p", dest="check_plugins", action="append", default=[], metavar="MODULE", help=argparse.SUPPRESS
+    )
+
+
+def command_check(args: argparse.Namespace, registry: Registry) -> int:
+    """Every check of the plugin called NAME: PASS, FAIL or SKIP and what was seen; exit 1 on a failure."""
+    import tempfile
+
+    from genbench.runner import resolve_device
+    from genbench.testing import FAIL, checks_for
+    from genbench.types import DatasetOptions
+
+    device = str(resolve_device(args.device))
+    with tempfile.TemporaryDirectory(prefix="genbench-check-") as cache:
+        checks = checks_for(
+            args.name,
+            registry,
+            dataset_options=DatasetOptions(root=args.data_root),
+            device=device,
+            cache_dir=Path(cache),
+        )
+        outcomes = []
+        for check in checks:
+            outcomes.append(check.outcome())
+            print(terminal_safe(outcomes[-1].line()), flush=True)
+    failed = sum(outcome.status == FAIL for outcome in outcomes)
+    print(f"{len(outcomes)} checks: {failed} failed, {sum(o.status == 'skip' for o in outcomes)} skipped")
+    return EXIT_FAILED_CELLS if failed else EXIT_OK
 
 
 def _add_stats_parser(commands: argparse._SubParsersAction[OneLineParser], registry: Registry | None) -> None:
@@ -290,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return command_run(args, argv, registry, plugin_dests)
         if args.command == "plugins":
-            return command_plugins(registry)
+            return command_check(args, registry) if args.plugins_action == "check" else command_plugins(registry)
         if args.command == "report":
             return report_command(args.paths, args.out)
         if args.command == "show":
