@@ -2,7 +2,8 @@
 """Every hook genbench calls. A plugin implements any of them with ``@genbench.hookimpl``.
 
 Collection hooks return a list of specs; the plugin manager gathers them into one registry per kind, keyed
-by name, and checks that every answer has the right type.
+by name, and checks that every answer has the right type. docs/plugins.md carries a reference generated from
+these docstrings (``python scripts/hook_reference.py --write``).
 """
 
 from __future__ import annotations
@@ -16,32 +17,64 @@ hookspec = pluggy.HookspecMarker("genbench")
 
 @hookspec
 def genbench_models() -> list[ModelSpec]:
-    """Return the generative models this plugin provides."""
+    """Return the generative models this plugin provides, as ``ModelSpec(name, description, config_class, factory)``.
+
+    Called once when plugins load, by every command (``genbench --help`` too): describe the models, do not build
+    them, and import heavy libraries inside the factory, not at the module's top. Names are one word of letters,
+    digits, ``.``, ``_`` and ``-``; a name another plugin also provides is an error naming both. The config class
+    is a dataclass whose every field has a default; ``factory(config, DataInfo)`` builds an untrained model
+    (see "The model contract" in docs/plugins.md). A wrong answer marks the plugin broken; the others still load.
+    """
 
 
 @hookspec
 def genbench_metrics() -> list[MetricSpec]:
-    """Return the metrics this plugin provides."""
+    """Return the metrics this plugin provides, as ``MetricSpec``s.
+
+    Called once when plugins load. Each spec declares its columns (name, unit, higher-is-better; a column may
+    belong to one metric only, and the core's own columns such as ``train_time`` are reserved), the capabilities
+    of which a model needs at least one (``requires_any``; a model with none of them gets N/A with the reason,
+    and ``compute`` is not called), ``compute(model, EvalContext) -> MetricResult``, an optional config dataclass
+    and an optional ``check(EvalContext)`` that runs before any cell trains.
+    """
 
 
 @hookspec
 def genbench_datasets() -> list[DatasetSpec]:
-    """Return the data sets this plugin provides."""
+    """Return the data sets this plugin provides, as ``DatasetSpec(name, description, load)``.
+
+    Called once when plugins load; ``load(DatasetOptions)`` runs only when a run uses the data set. It returns a
+    ``Dataset`` of uint8 images with a fixed train/test split (the same on every call, whatever the global random
+    state) and a provenance dict; when files are missing it raises GenbenchError saying how to get them.
+    """
 
 
 @hookspec
 def genbench_feature_extractors() -> list[ExtractorSpec]:
-    """Return the feature extractors (for FID, KID and the like) this plugin provides."""
+    """Return the feature extractors (for FID, KID and the like) this plugin provides, as ``ExtractorSpec``s.
+
+    Called once when plugins load. Metrics find an extractor by name (``ctx.registry.extractor(name)``) and call
+    its ``load(dataset, ctx)``, which returns ``(function, identity)``: the function maps a CPU uint8 batch
+    (n, C, H, W) to features (n, d), moving the batch to ``ctx.device`` itself; the identity is a JSON-able dict
+    naming the network and its weights, the key of cached reference statistics.
+    """
 
 
 @hookspec
 def genbench_addoption(options: OptionGroup) -> None:
-    """Add command-line options to ``genbench run`` with ``options.addoption(...)``, as pytest_addoption does.
+    """Add command-line options to ``genbench run`` (and ``genbench stats``) with ``options.addoption(...)``.
 
-    The parsed values reach metrics as ``EvalContext.options[dest]``.
+    Takes argparse's ``add_argument`` arguments, as pytest_addoption does; give every option an explicit
+    ``dest``. The parsed values reach metrics and extractors as ``EvalContext.options[dest]`` (an option left
+    unset is absent), and they count in the cell id, so changing one evaluates again.
     """
 
 
 @hookspec
 def genbench_cell_finished(record: CellRecord) -> None:
-    """Called after each cell's record is written, finished or failed: an event for reporters and trackers."""
+    """Called after each cell's record is written, finished or failed: an event for reporters and trackers.
+
+    ``record.status`` is ``"ok"`` or ``"failed"`` (``record.error`` says why); ``record.metrics`` holds the
+    values, ``record.not_applicable`` the reasons for N/A. Only cells that ran are announced, not those reused
+    from an earlier run. Called in the process that writes the records; an exception here stops the run.
+    """
