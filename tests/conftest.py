@@ -48,6 +48,11 @@ class FakeDistribution:
     def metadata(self) -> dict[str, str]:
         return {"name": self.name}
 
+    @property
+    def _normalized_name(self) -> str:
+        """What importlib.metadata.entry_points() dedupes by; torchvision's first import calls it (via triton)."""
+        return self.name.lower().replace("-", "_")
+
 
 def make_distribution(name: str, version: str, **points: str) -> FakeDistribution:
     return FakeDistribution(name, version, [importlib.metadata.EntryPoint(k, v, "genbench") for k, v in points.items()])
