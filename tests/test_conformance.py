@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from genbench import DatasetOptions
+from genbench import DatasetOptions, GenbenchError
 from genbench.plugins import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.testing import (
     FAIL,
@@ -187,6 +187,20 @@ def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2() -> None:
     result = genbench("plugins", "check", "pixelcn")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Did you mean 'pixelcnn'?" in result.stderr
+
+
+def test_samples_off_the_cpu_are_refused_where_metrics_use_them() -> None:
+    from genbench.features import FeatureExtractor, generated_features
+
+    class OnMeta:
+        capabilities = frozenset({"sample"})
+
+        def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+            return torch.zeros(n, *DEFAULT_SHAPE.shape, dtype=torch.uint8, device="meta")
+
+    extractor = FeatureExtractor("flat", lambda images: images.flatten(1).double(), {})
+    with pytest.raises(GenbenchError, match=r"\(2, 1, 8, 8\) on meta; expected a uint8 tensor .* on the CPU"):
+        generated_features(OnMeta(), extractor, 2, 2, torch.Generator(), DEFAULT_SHAPE.shape)  # type: ignore[arg-type]
 
 
 def test_synthetic_tensors_are_seeded() -> None:
