@@ -591,6 +591,13 @@ CASES = [
     ),
     # ---------------------------------------------------------------------------------------------- plugins
     Case(
+        "plugins-check-unknown",
+        PLUGINS,
+        "conformance checks of a name no plugin provides",
+        ("plugins", "check", "pixelcn"),
+        "Did you mean 'pixelcnn'?",
+    ),
+    Case(
         "plugin-column-clash",
         PLUGINS,
         "a plugin whose metric declares the built-in column bpd",
