@@ -29,7 +29,7 @@ def hook_functions(module: ModuleType) -> list[tuple[str, object, dict[str, obje
         options = getattr(function, "genbench_spec", None)
         if name.startswith("genbench_") and isinstance(options, dict):
             found.append((name, function, options))
-    return sorted(found, key=lambda item: inspect.getsourcelines(item[1])[1])  # type: ignore[arg-type]
+    return sorted(found, key=lambda item: item[1].__code__.co_firstlineno)  # type: ignore[attr-defined]
 
 
 def hook_section(module: ModuleType) -> str:

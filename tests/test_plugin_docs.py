@@ -86,3 +86,30 @@ def test_the_hook_reference_matches_the_docstrings() -> None:
     assert document == expected, f"docs/plugins.md's hook reference is out of date; regenerate it: {REGENERATE}"
     for name, _, _ in hook_reference.hook_functions(hookspecs):
         assert f"### `{name}(" in document
+
+
+def test_the_generator_lists_any_hook_with_its_options_and_parameters() -> None:
+    """Hooks added later (an executor hook, a firstresult hook with arguments) need no change to the generator."""
+    import types
+
+    import pluggy
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import hook_reference
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    spec = pluggy.HookspecMarker("genbench")
+    source = (
+        "def genbench_pick(name: str, count: int = 2) -> str | None:\n    'Pick one.\\n\\nMore words.'\n"
+        "def genbench_models() -> list:\n    'Models.'\n"
+        "def helper() -> None:\n    'Not a hook.'\n"
+    )
+    module = types.ModuleType("fake_hookspecs")
+    exec(compile(source, "<fake hookspecs>", "exec"), module.__dict__)
+    spec(firstresult=True)(module.genbench_pick)
+    spec(module.genbench_models)
+    section = hook_reference.hook_section(module)
+    assert "### `genbench_pick(name: str, count: int = 2) -> str | None`" in section
+    assert "*firstresult*: the first non-None answer wins." in section and "Pick one.\n\nMore words." in section
+    assert "### `genbench_models() -> list`" in section and "helper" not in section
