@@ -183,6 +183,24 @@ def test_plugins_check_prints_one_line_per_check_and_exits_by_the_outcome() -> N
     assert any(line.startswith("FAIL  model unnormalized: normalized - sum of exp") for line in bad.stdout.splitlines())
 
 
+def test_plugins_check_reads_a_data_set_from_data_root(tmp_path: Path) -> None:
+    from test_datasets import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 4)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    without = genbench("plugins", "check", "mnist")
+    assert without.returncode == 0 and without.stdout.startswith("SKIP  data set mnist: images - needs a setting")
+    given = genbench("plugins", "check", "mnist", "--data-root", str(tmp_path))
+    assert given.returncode == 0, given.stdout
+    assert given.stdout.splitlines()[:2] == [
+        "PASS  data set mnist: images - 12 train + 4 test uint8 images (1, 28, 28), 256 levels, JSON provenance",
+        "PASS  data set mnist: fixed_split - two loads under different global seeds give identical train and test "
+        "splits",
+    ]
+
+
 def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2() -> None:
     result = genbench("plugins", "check", "pixelcn")
     assert result.returncode == 2 and result.stdout == ""

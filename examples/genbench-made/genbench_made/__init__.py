@@ -2,8 +2,8 @@
 
 Germain, Gregor, Murray & Larochelle (2015), "MADE: Masked Autoencoder for Distribution Estimation". Number the
 D values of an image 1..D (here: channels, then rows, then columns, in raster order). Every hidden unit gets a
-degree m in [1, D - 1]; a connection from a unit of degree m to one of degree m' is kept when m' >= m (their
-Eq. 12), and from a hidden unit to the output of value d when d > m (Eq. 13). The output of value d then depends
+degree m in [1, D - 1]; a connection from a unit of degree m to one of degree m' is kept when m' >= m, and from
+a hidden unit to the output of value d when d > m (the paper's two mask rules). The output of value d then depends
 only on values 1..d-1, so p(x) = prod_d p(x_d | x_<d) is a normalized distribution whose log-likelihood is one
 forward pass, and sampling takes D passes, one value at a time.
 
