@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,25 +19,31 @@ EXAMPLE = REPO / "examples" / "genbench-made"
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment of a Python that has genbench-made installed (its dist-info on PYTHONPATH)."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    """The environment of a Python that has genbench-made installed (its dist-info on PYTHONPATH), and the copy of
+    the example it was built from."""
     target = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
+    # Built from a copy: setuptools builds in the source folder, and the test must leave the repository as it was.
+    source = shutil.copytree(
+        EXAMPLE, build / "genbench-made", ignore=shutil.ignore_patterns("build", "*.egg-info", ".*")
+    )
     pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation", "-q"]
     env = {**os.environ, "PIP_NO_CACHE_DIR": "1", "TMPDIR": str(build)}
-    subprocess.run([*pip, "--target", str(target), str(EXAMPLE)], check=True, env=env, timeout=300)
+    subprocess.run([*pip, "--target", str(target), str(source)], check=True, env=env, timeout=300)
     assert list(target.glob("genbench_made-*.dist-info"))
-    return {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
+    return {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}, Path(source)
 
 
-def test_installed_made_runs_beside_a_built_in(installed: dict[str, str], tmp_path: Path) -> None:
+def test_installed_made_runs_beside_a_built_in(installed: tuple[dict[str, str], Path], tmp_path: Path) -> None:
+    env = installed[0]
     listing = subprocess.run(
-        [sys.executable, "-m", "genbench.cli", "plugins"], capture_output=True, text=True, env=installed, check=True
+        [sys.executable, "-m", "genbench.cli", "plugins"], capture_output=True, text=True, env=env, check=True
     ).stdout
     assert any(line.startswith("made ") and "genbench-made 0.1.0" in line for line in listing.splitlines())
     run = [sys.executable, "-m", "genbench.cli", "run", "--models", "made,independent", "--metrics", "nll,bpd"]
     options = ["--epochs", "1", "--results-dir", str(tmp_path), "--name", "made"]
-    result = subprocess.run([*run, *options], capture_output=True, text=True, env=installed, timeout=300)
+    result = subprocess.run([*run, *options], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     with (tmp_path / "made" / "results.csv").open() as table:
         rows = {row["model"]: row for row in csv.DictReader(table)}
@@ -46,14 +53,14 @@ def test_installed_made_runs_beside_a_built_in(installed: dict[str, str], tmp_pa
     assert math.isfinite(nll) and nll < 64 * math.log(17)
 
 
-def test_its_own_conformance_tests_pass(installed: dict[str, str]) -> None:
-    tests = EXAMPLE / "tests"
+def test_its_own_conformance_tests_pass(installed: tuple[dict[str, str], Path]) -> None:
+    env, copy = installed
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider", "--rootdir", str(EXAMPLE)],
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark"],
         capture_output=True,
         text=True,
-        env=installed,
-        cwd=EXAMPLE,
+        env=env,
+        cwd=copy,  # its own pyproject.toml configures pytest; the repository is left untouched
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:]
