@@ -113,6 +113,13 @@ def _add_check_parser(plugins: argparse.ArgumentParser) -> None:
     check.add_argument("--data-root", type=Path, help="folder holding a data set's files")
     check.add_argument("--device", choices=DEVICES, default="cpu", help="where to check (default: cpu)")
     check.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the plugin's config or one a plugin adds to run (a TOML value, else text); repeatable",
+    )
+    check.add_argument(
         "-p", dest="check_plugins", action="append", default=[], metavar="MODULE", help=argparse.SUPPRESS
     )
 
@@ -126,10 +133,14 @@ def command_check(args: argparse.Namespace, registry: Registry) -> int:
     from genbench.types import DatasetOptions
 
     device = str(resolve_device(args.device))
+    options = check_options(args.option)
     with tempfile.TemporaryDirectory(prefix="genbench-check-") as cache:
         checks = checks_for(
             args.name,
             registry,
+            model_options=options,
+            metric_options=options,
+            plugin_options=options,
             dataset_options=DatasetOptions(root=args.data_root),
             device=device,
             cache_dir=Path(cache),
@@ -141,6 +152,22 @@ def command_check(args: argparse.Namespace, registry: Registry) -> int:
     failed = sum(outcome.status == FAIL for outcome in outcomes)
     print(f"{len(outcomes)} checks: {failed} failed, {sum(o.status == 'skip' for o in outcomes)} skipped")
     return EXIT_FAILED_CELLS if failed else EXIT_OK
+
+
+def check_options(assignments: Sequence[str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs; a value is read as TOML (``32``, ``true``, ``"x"``) and otherwise as text."""
+    import tomllib
+
+    options: dict[str, Any] = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals or not key.strip():
+            raise GenbenchError(f"--option {assignment!r} is malformed; write KEY=VALUE, e.g. --option hidden=32")
+        try:
+            options[key.strip()] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            options[key.strip()] = text
+    return options
 
 
 def _add_stats_parser(commands: argparse._SubParsersAction[OneLineParser], registry: Registry | None) -> None:

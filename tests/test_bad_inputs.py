@@ -598,6 +598,13 @@ CASES = [
         "Did you mean 'pixelcnn'?",
     ),
     Case(
+        "plugins-check-option",
+        PLUGINS,
+        "a conformance-check option without a value",
+        ("plugins", "check", "independent", "--option", "pseudocount"),
+        "write KEY=VALUE",
+    ),
+    Case(
         "plugin-column-clash",
         PLUGINS,
         "a plugin whose metric declares the built-in column bpd",

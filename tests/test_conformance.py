@@ -201,6 +201,14 @@ def test_plugins_check_reads_a_data_set_from_data_root(tmp_path: Path) -> None:
     ]
 
 
+def test_plugins_check_takes_the_options_a_plugin_needs(tmp_path: Path) -> None:
+    samples = tmp_path / "images.npz"
+    np.savez(samples, images=synthetic_images(DEFAULT_SHAPE, 12)[0].numpy())
+    result = genbench("plugins", "check", "samples", "--option", f"path={samples}", "--option", "file_levels=17")
+    assert result.returncode == 0, result.stdout
+    assert "PASS  model samples: sample - " in result.stdout and "needs a setting" not in result.stdout
+
+
 def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2() -> None:
     result = genbench("plugins", "check", "pixelcn")
     assert result.returncode == 2 and result.stdout == ""
