@@ -91,6 +91,7 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     plugins.add_argument(
         "-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module"
     )
+    _add_check_parser(plugins)
 
     report = commands.add_parser("report", help="aggregate runs over seeds into leaderboard.md and leaderboard.html")
     report.add_argument(
@@ -115,6 +116,71 @@ def build_parser(registry: Registry | None = None) -> tuple[argparse.ArgumentPar
     )
     export.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
     return parser, added.dests
+
+
+def _add_check_parser(plugins: argparse.ArgumentParser) -> None:
+    """``genbench plugins check NAME``: the conformance checks of genbench.testing, one line each."""
+    actions = plugins.add_subparsers(dest="plugins_action", metavar="check", parser_class=OneLineParser)
+    check = actions.add_parser("check", help="run the conformance checks (genbench.testing) on an installed plugin")
+    check.add_argument("name", metavar="NAME", help="a model, metric, data set or feature extractor")
+    check.add_argument("--data-root", type=Path, help="folder holding a data set's files")
+    check.add_argument("--device", choices=DEVICES, default="cpu", help="where to check (default: cpu)")
+    check.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the plugin's config or one a plugin adds to run (a TOML value, else text); repeatable",
+    )
+    check.add_argument(
+        "-p", dest="check_plugins", action="append", default=[], metavar="MODULE", help=argparse.SUPPRESS
+    )
+
+
+def command_check(args: argparse.Namespace, registry: Registry) -> int:
+    """Every check of the plugin called NAME: PASS, FAIL or SKIP and what was seen; exit 1 on a failure."""
+    import tempfile
+
+    from genbench.runner import resolve_device
+    from genbench.testing import FAIL, checks_for
+    from genbench.types import DatasetOptions
+
+    device = str(resolve_device(args.device))
+    options = check_options(args.option)
+    with tempfile.TemporaryDirectory(prefix="genbench-check-") as cache:
+        checks = checks_for(
+            args.name,
+            registry,
+            model_options=options,
+            metric_options=options,
+            plugin_options=options,
+            dataset_options=DatasetOptions(root=args.data_root),
+            device=device,
+            cache_dir=Path(cache),
+        )
+        outcomes = []
+        for check in checks:
+            outcomes.append(check.outcome())
+            print(terminal_safe(outcomes[-1].line()), flush=True)
+    failed = sum(outcome.status == FAIL for outcome in outcomes)
+    print(f"{len(outcomes)} checks: {failed} failed, {sum(o.status == 'skip' for o in outcomes)} skipped")
+    return EXIT_FAILED_CELLS if failed else EXIT_OK
+
+
+def check_options(assignments: Sequence[str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs; a value is read as TOML (``32``, ``true``, ``"x"``) and otherwise as text."""
+    import tomllib
+
+    options: dict[str, Any] = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals or not key.strip():
+            raise GenbenchError(f"--option {assignment!r} is malformed; write KEY=VALUE, e.g. --option hidden=32")
+        try:
+            options[key.strip()] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            options[key.strip()] = text
+    return options
 
 
 def _add_stats_parser(commands: argparse._SubParsersAction[OneLineParser], registry: Registry | None) -> None:
@@ -358,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return command_run(args, argv, registry, plugin_dests)
         if args.command == "plugins":
-            return command_plugins(registry)
+            return command_check(args, registry) if args.plugins_action == "check" else command_plugins(registry)
         if args.command == "report":
             return report_command(args.paths, args.out)
         if args.command == "show":

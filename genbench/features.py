@@ -81,10 +81,11 @@ def generated_features(
             images = model.sample(count, generator)
         except NotApplicable as short:  # e.g. stored samples run out: the reason says how many were asked for
             raise NotApplicable(f"asked for {n} images; {short}") from None
-        if images.dtype != torch.uint8 or tuple(images.shape) != (count, *shape):
+        if images.dtype != torch.uint8 or tuple(images.shape) != (count, *shape) or images.device.type != "cpu":
+            where = "" if images.device.type == "cpu" else f" on {images.device}"
             raise GenbenchError(
-                f"model.sample({count}) returned {images.dtype} {tuple(images.shape)}; expected a uint8 tensor "
-                f"{(count, *shape)} like the data set's images"
+                f"model.sample({count}) returned {images.dtype} {tuple(images.shape)}{where}; expected a uint8 tensor "
+                f"{(count, *shape)} on the CPU like the data set's images"
             )
         parts.append(_checked_features(extractor, images))
     return torch.cat(parts)

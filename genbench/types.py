@@ -139,7 +139,8 @@ class FitContext:
     generator: torch.Generator
     #: Show progress bars (the runner turns them off when the output is not a terminal).
     progress: bool = False
-    #: Receives one point of the training curve: ``on_curve(step, {"loss": 1.23, ...})``.
+    #: Receives one point of the training curve: ``on_curve(epoch, {"nll": 78.6})``, losses per image (nats for
+    #: a likelihood: ``nll``, ``negative_elbo``); see "Training curves" in docs/plugins.md.
     on_curve: Callable[[int, Mapping[str, float]], None] = lambda step, values: None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -161,14 +162,16 @@ class GenerativeModel(Protocol):
     #: A subset of {"sample", "log_likelihood", "elbo"}.
     capabilities: frozenset[str]
 
-    def fit(self, train: ImageData, ctx: FitContext) -> None: ...
+    def fit(self, train: ImageData, ctx: FitContext) -> None:
+        """Train on ``train`` (uint8, on the CPU); the model is already on ``ctx.device``."""
+        ...
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """n images as a uint8 tensor (n, C, H, W), values in [0, levels), on the CPU."""
+        """n images as a uint8 tensor (n, C, H, W), values in [0, levels), on the CPU; ``generator`` is a CPU one."""
         ...
 
     def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log p(x) in nats for a uint8 batch (n, C, H, W); a float tensor (n,)."""
+        """Exact log p(x) in nats for a uint8 batch (n, C, H, W) on the model's device; a float tensor (n,)."""
         ...
 
     def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:

@@ -643,6 +643,20 @@ CASES = [
     ),
     # ---------------------------------------------------------------------------------------------- plugins
     Case(
+        "plugins-check-unknown",
+        PLUGINS,
+        "conformance checks of a name no plugin provides",
+        ("plugins", "check", "pixelcn"),
+        "Did you mean 'pixelcnn'?",
+    ),
+    Case(
+        "plugins-check-option",
+        PLUGINS,
+        "a conformance-check option without a value",
+        ("plugins", "check", "independent", "--option", "pseudocount"),
+        "write KEY=VALUE",
+    ),
+    Case(
         "plugin-column-clash",
         PLUGINS,
         "a plugin whose metric declares the built-in column bpd",

@@ -41,7 +41,7 @@ class IndependentPixels(nn.Module):
         counts.scatter_add_(1, flat.T, torch.ones(flat.T.shape, dtype=torch.float64))
         smoothed = counts + self.config.pseudocount
         self.log_probs = (smoothed / smoothed.sum(1, keepdim=True)).log().float().to(ctx.device)
-        ctx.on_curve(1, {"train_nll": self.train_nll(train)})
+        ctx.on_curve(1, {"nll": self.train_nll(train)})  # the curve name every likelihood model uses
 
     def train_nll(self, train: ImageData) -> float:
         return float(-self.log_likelihood(train.images.to(self.log_probs.device)).mean())

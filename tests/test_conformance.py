@@ -1,0 +1,233 @@
+"""genbench.testing: every installed plugin passes the conformance checks, and each check fails where it should.
+
+The first tests are parametrized over every registered plugin, so a newly registered one is checked without
+editing this file; plugins that need a setting (a file, weights) get it from SETTINGS.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from genbench import DatasetOptions, GenbenchError
+from genbench.plugins import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
+from genbench.testing import (
+    FAIL,
+    PASS,
+    SKIP,
+    Outcome,
+    checks_for,
+    dataset_checks,
+    extractor_checks,
+    metric_checks,
+    model_checks,
+)
+from genbench.testing.core import synthetic_images
+from genbench.testing.models import DEFAULT_SHAPE
+
+INSTALLED = load_plugins()
+
+
+def every(kind: Any) -> list[str]:
+    return INSTALLED.names(kind)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, random_inception_weights: Path) -> dict[str, dict[str, Any]]:
+    """What the built-ins that need files get: a sample file, tiny MNIST and CIFAR-10 files, a folder, weights."""
+    root = tmp_path_factory.mktemp("settings")
+    samples = root / "samples.npz"
+    np.savez(samples, images=synthetic_images(DEFAULT_SHAPE, 20)[0].numpy())
+    from test_cifar10 import write_folder
+    from test_datasets import write_idx
+
+    write_folder(root / "cifar")
+    raw = root / "mnist" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    from PIL import Image
+
+    (root / "folder").mkdir()
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (5, 5), dtype=np.uint8), mode="L").save(root / "folder" / f"{i}.png")
+    weights = {"inception_weights": str(random_inception_weights)}
+    return {
+        "samples": {"model_options": {"path": str(samples)}},
+        "mnist": {"dataset_options": DatasetOptions(root=root / "mnist")},
+        "cifar10": {"dataset_options": DatasetOptions(root=root / "cifar")},
+        "folder": {"dataset_options": DatasetOptions(root=root / "folder")},
+        "inception": {"plugin_options": weights},
+        "fid": {"plugin_options": weights},
+        "kid": {"plugin_options": weights},
+        "is": {"plugin_options": weights},
+        "precision_recall": {"plugin_options": weights},
+    }
+
+
+def outcomes(name: str, settings: dict[str, dict[str, Any]], cache: Path) -> list[Outcome]:
+    checks = checks_for(name, INSTALLED, cache_dir=cache, **settings.get(name, {}))
+    return [check.outcome() for check in checks]
+
+
+def assert_conforms(results: list[Outcome]) -> None:
+    failed = [o.line() for o in results if o.status == FAIL]
+    assert not failed, "\n".join(failed)
+    unset = [o.line() for o in results if o.status == SKIP and "needs a setting" in o.detail]
+    assert not unset, "give this plugin its setting in SETTINGS:\n" + "\n".join(unset)
+    assert any(o.status == PASS for o in results)
+
+
+@pytest.mark.parametrize("name", every(MODEL))
+def test_every_model_conforms(name: str, settings: dict[str, dict[str, Any]], shared_cache: Path) -> None:
+    assert_conforms(outcomes(name, settings, shared_cache))
+
+
+@pytest.mark.parametrize("name", every(METRIC))
+def test_every_metric_conforms(name: str, settings: dict[str, dict[str, Any]], shared_cache: Path) -> None:
+    assert_conforms(outcomes(name, settings, shared_cache))
+
+
+@pytest.mark.parametrize("name", every(DATASET))
+def test_every_dataset_conforms(name: str, settings: dict[str, dict[str, Any]], shared_cache: Path) -> None:
+    assert_conforms(outcomes(name, settings, shared_cache))
+
+
+@pytest.mark.parametrize("name", every(EXTRACTOR))
+def test_every_extractor_conforms(name: str, settings: dict[str, dict[str, Any]], shared_cache: Path) -> None:
+    assert_conforms(outcomes(name, settings, shared_cache))
+
+
+# ------------------------------------------------------------------------------- the checks can fail
+
+
+@pytest.fixture(scope="module")
+def broken() -> Iterator[Registry]:
+    yield load_plugins(["conformance_plugins"], autoload=False)
+
+
+def statuses(checks: list[Any]) -> dict[str, str]:
+    return {check.name: check.outcome().status for check in checks}
+
+
+def test_a_model_with_likelihood_and_bound_passes_every_check(broken: Registry) -> None:
+    assert set(statuses(model_checks(broken.model("mixture"))).values()) == {PASS}
+
+
+@pytest.mark.parametrize(
+    ("model", "check"),
+    [
+        ("unnormalized", "normalized"),
+        ("bound_above", "elbo_below_log_likelihood"),
+        ("wide_samples", "sample"),
+        ("forgets_weights", "checkpoint"),
+        ("unseeded", "determinism"),
+        ("undeclared", "capabilities"),
+    ],
+)
+def test_each_model_check_catches_its_mistake(broken: Registry, model: str, check: str) -> None:
+    results = statuses(model_checks(broken.model(model)))
+    assert results[check] == FAIL
+    assert [name for name, status in results.items() if status == FAIL] == [check]
+
+
+def test_metric_checks_catch_an_undeclared_column_and_a_swallowed_reason(broken: Registry) -> None:
+    assert statuses(metric_checks(broken.metric("extra_column"), broken))["columns"] == FAIL
+    swallowed = statuses(metric_checks(broken.metric("swallowed"), broken))
+    assert swallowed == {"prepare_check": SKIP, "columns": PASS, "not_applicable": FAIL}
+
+
+def test_dataset_and_extractor_checks_catch_a_moving_split_and_batch_dependence(broken: Registry) -> None:
+    assert statuses(dataset_checks(broken.dataset("reshuffled")))["fixed_split"] == FAIL
+    assert statuses(extractor_checks(broken.extractor("batch_normalized"), broken))["features"] == FAIL
+
+
+def test_check_run_raises_for_pytest_and_skips_what_does_not_apply(broken: Registry) -> None:
+    checks = {check.name: check for check in model_checks(broken.model("unnormalized"))}
+    with pytest.raises(AssertionError, match="not normalized"):
+        checks["normalized"].run()
+    assert "1x8x8" in checks["fit"].run()
+    gan_like = {check.name: check for check in model_checks(INSTALLED.model("gan"), {"width": 4})}
+    with pytest.raises(pytest.skip.Exception, match="neither"):
+        gan_like["normalized"].run()
+
+
+# ------------------------------------------------------------------------------------- the command
+
+
+def genbench(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1", "PATH": ""}
+    command = [sys.executable, "-m", "genbench.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_plugins_check_prints_one_line_per_check_and_exits_by_the_outcome() -> None:
+    ok = genbench("plugins", "check", "independent")
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[0].startswith("PASS  model independent: fit - ")
+    assert any(line.startswith("SKIP  model independent: elbo_below_log_likelihood") for line in lines)
+    assert lines[-1] == "8 checks: 0 failed, 1 skipped"
+
+    bad = genbench("plugins", "check", "unnormalized", "-p", "conformance_plugins")
+    assert bad.returncode == 1
+    assert any(line.startswith("FAIL  model unnormalized: normalized - sum of exp") for line in bad.stdout.splitlines())
+
+
+def test_plugins_check_reads_a_data_set_from_data_root(tmp_path: Path) -> None:
+    from test_datasets import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 4)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    without = genbench("plugins", "check", "mnist")
+    assert without.returncode == 0 and without.stdout.startswith("SKIP  data set mnist: images - needs a setting")
+    given = genbench("plugins", "check", "mnist", "--data-root", str(tmp_path))
+    assert given.returncode == 0, given.stdout
+    assert given.stdout.splitlines()[:2] == [
+        "PASS  data set mnist: images - 12 train + 4 test uint8 images (1, 28, 28), 256 levels, JSON provenance",
+        "PASS  data set mnist: fixed_split - two loads under different global seeds give identical train and test "
+        "splits",
+    ]
+
+
+def test_plugins_check_takes_the_options_a_plugin_needs(tmp_path: Path) -> None:
+    samples = tmp_path / "images.npz"
+    np.savez(samples, images=synthetic_images(DEFAULT_SHAPE, 12)[0].numpy())
+    result = genbench("plugins", "check", "samples", "--option", f"path={samples}", "--option", "file_levels=17")
+    assert result.returncode == 0, result.stdout
+    assert "PASS  model samples: sample - " in result.stdout and "needs a setting" not in result.stdout
+
+
+def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2() -> None:
+    result = genbench("plugins", "check", "pixelcn")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Did you mean 'pixelcnn'?" in result.stderr
+
+
+def test_samples_off_the_cpu_are_refused_where_metrics_use_them() -> None:
+    from genbench.features import FeatureExtractor, generated_features
+
+    class OnMeta:
+        capabilities = frozenset({"sample"})
+
+        def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+            return torch.zeros(n, *DEFAULT_SHAPE.shape, dtype=torch.uint8, device="meta")
+
+    extractor = FeatureExtractor("flat", lambda images: images.flatten(1).double(), {})
+    with pytest.raises(GenbenchError, match=r"\(2, 1, 8, 8\) on meta; expected a uint8 tensor .* on the CPU"):
+        generated_features(OnMeta(), extractor, 2, 2, torch.Generator(), DEFAULT_SHAPE.shape)  # type: ignore[arg-type]
+
+
+def test_synthetic_tensors_are_seeded() -> None:
+    assert torch.equal(synthetic_images(DEFAULT_SHAPE, 5)[0], synthetic_images(DEFAULT_SHAPE, 5)[0])
