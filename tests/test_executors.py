@@ -59,6 +59,7 @@ def ray_instance() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Ray's own deprecation notices are not this suite's business
         ray.init(
+            address="local",  # a new instance, whatever else runs on this machine
             num_cpus=2,
             include_dashboard=False,
             logging_level="ERROR",
@@ -84,20 +85,25 @@ def cell_values(frame: Any) -> dict[str, dict[str, Any]]:
     return values
 
 
+def test_local_workers_give_every_cell_the_serial_numbers(results: Path, serial: dict[str, dict[str, Any]]) -> None:
+    # The workers share the driver's folder: each writes its own record and checkpoint there.
+    frame = genbench.run(**GRID, results_dir=results, name="local", executor="local", executor_options={"jobs": 2})
+    assert cell_values(frame) == serial
+    assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
+
+
 def test_local_workers_that_share_no_folder_give_the_serial_numbers_and_send_their_files_back(
     tmp_path: Path, results: Path, serial: dict[str, dict[str, Any]]
 ) -> None:
     # --worker-storage copy: each worker computes in a scratch folder of its own, so what it wrote (checkpoint,
     # sample grid, caches) must come back with its record. A results folder of its own with only the trained
-    # classifier: the reference statistics are computed by a worker and must reach the driver's cache. (Workers
-    # that share the folder write there themselves: the ray test and the dead-worker test run that way.)
+    # classifier: the reference statistics are computed by a worker and must reach the driver's cache.
     (tmp_path / ".cache").mkdir()
     classifier = results / ".cache" / "feature_extractors"
     shutil.copytree(classifier, tmp_path / ".cache" / "feature_extractors")
     options: dict[str, Any] = {"executor": "local", "executor_options": {"jobs": 2}, "worker_storage": "copy"}
     frame = genbench.run(**GRID, results_dir=tmp_path, name="copy", **options)
     assert cell_values(frame) == serial
-    assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
     run_dir = Path(frame.attrs["run_dir"])
     assert sorted(p.stem for p in (run_dir / "checkpoints").glob("*.safetensors")) == sorted(
         cell["key"] for cell in serial.values()

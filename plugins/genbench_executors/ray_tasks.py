@@ -114,10 +114,11 @@ def connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    # A local instance for this run needs no dashboard; a cluster's own settings are its own.
-    local = {"include_dashboard": False} if address is None else {}
+    # No address: a new instance for this run ("local"), never a cluster that `ray start` left on this machine
+    # (that is --ray-address auto); it needs no dashboard. A cluster's own settings are its own.
+    local = {"address": "local", "include_dashboard": False} if address is None else {"address": address}
     try:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=True, **local)
+        ray.init(logging_level="WARNING", log_to_driver=True, **local)
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise GenbenchError(
             f"--ray-address {address}: cannot join the Ray cluster ({first_line(str(error))}); start one with "
