@@ -64,7 +64,9 @@ def run_task(task: CellTask, cache_files: Mapping[str, bytes] | None = None) -> 
     if shared:
         run.directory.write_cell(record)
         return CellOutcome(task, record, written=True)
-    return CellOutcome(task, record, files=changed_files(results_dir, before))
+    files = changed_files(results_dir, before)
+    empty_folder(results_dir)  # the files travel back; a worker killed later leaves an empty folder at most
+    return CellOutcome(task, record, files=files)
 
 
 def identity_differences(run: PreparedRun, task: CellTask) -> str:
@@ -100,12 +102,16 @@ def scratch_results_dir() -> Path:
         _scratch.append(Path(tempfile.mkdtemp(prefix="genbench-worker-")))
         atexit.register(remove_scratch)
     folder = _scratch[0]
+    empty_folder(folder)
+    return folder
+
+
+def empty_folder(folder: Path) -> None:
     for child in folder.iterdir():
         if child.is_dir():
             shutil.rmtree(child)
         else:
             child.unlink()
-    return folder
 
 
 def remove_scratch() -> None:
