@@ -36,6 +36,8 @@ import torch
 
 import genbench
 
+#: The 1-minute load average when the script started: on a shared machine, how much else was running.
+LOAD_AT_START = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown"
 #: Columns that measure time: they differ from run to run and are not compared between executors.
 TIMING_COLUMNS = {"train_time", "sample_time"}
 
@@ -140,7 +142,8 @@ def report(args: argparse.Namespace, timings: list[Timing], agreement: str) -> s
     serial, local = timings[1].seconds, timings[2].seconds
     lines = [
         f"device: {device_name(args.device)}; {os.cpu_count()} CPU cores; torch {torch.__version__}; "
-        f"genbench {genbench.__version__}; {platform.python_version()}",
+        f"genbench {genbench.__version__}; Python {platform.python_version()}; load average at the start "
+        f"{LOAD_AT_START}",
         f"date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}; models: {args.models}"
         + ("; --quick (1 epoch, bpd only: checks the script, measures nothing)" if args.quick else ""),
         "",
@@ -155,8 +158,8 @@ def report(args: argparse.Namespace, timings: list[Timing], agreement: str) -> s
     goal = "met" if local <= 1.5 * one else "not met"
     lines += [
         "",
-        f"local against serial: {serial / local:.2f}x faster; {args.cells} cells in {local / one:.2f}x the time of "
-        f"one (goal on a GPU: at most 1.5x, {goal})",
+        f"speed-up of local over serial: {serial / local:.2f}x; local ran {args.cells} cells in {local / one:.2f}x "
+        f"the time of one (goal on a GPU: at most 1.5x, {goal})",
         f"metric values, local against serial: {agreement}",
     ]
     return "\n".join(lines)

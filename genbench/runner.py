@@ -315,7 +315,7 @@ def _execute_locked(
             echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
             finished[identifier] = record
         else:
-            identity = {"checkpoint_key": model_key(run, spec, seed), "evaluation_code": evaluation["code"]}
+            identity = cell_identity(run, spec, seed)
             tasks.append(CellTask(worker_request, spec.name, seed, identifier, rerun, identity))
 
     def run_here(task: CellTask) -> CellOutcome:
@@ -347,6 +347,13 @@ def model_key(run: PreparedRun, spec: ModelSpec, seed: int) -> str:
     key = checkpoint_key(spec.name, config, dict(run.dataset.provenance), seed, code=model_code(run, spec))
     origin = run.origins.get(spec.name)
     return key if origin is None else stable_hash({"checkpoint": key, "origin_sha256": origin.sha256})
+
+
+def cell_identity(run: PreparedRun, spec: ModelSpec, seed: int) -> dict[str, Any]:
+    """What a cell id stands for beyond the settings in it: the checkpoint key (which holds the model's and the
+    data set's code and the data's fingerprint) and the metrics' code. A worker compares its own with the
+    driver's before it runs the cell."""
+    return {"checkpoint_key": model_key(run, spec, seed), "evaluation_code": evaluation_code(run)}
 
 
 def model_code(run: PreparedRun, spec: ModelSpec) -> dict[str, Any]:

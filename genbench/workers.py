@@ -27,7 +27,7 @@ import torch
 
 from genbench import runner
 from genbench.executors import CellOutcome, CellTask, failed_outcome, safe_relative
-from genbench.runner import PreparedRun, evaluation_code, model_key, prepare
+from genbench.runner import PreparedRun, cell_identity, prepare
 
 #: One prepared run per request in this process: a worker that runs many cells loads plugins and data once.
 _prepared: dict[str, PreparedRun] = {}
@@ -64,18 +64,15 @@ def run_task(task: CellTask, cache_files: Mapping[str, bytes] | None = None) -> 
     if shared:
         run.directory.write_cell(record)
         return CellOutcome(task, record, written=True)
-    return CellOutcome(task, record, files=changed_files(results_dir, before))
-
-
-def cell_identity(run: PreparedRun, model: str, seed: int) -> dict[str, Any]:
-    """What a cell id stands for beyond its settings: the checkpoint key and the metrics' code."""
-    spec = next(spec for spec in run.models if spec.name == model)
-    return {"checkpoint_key": model_key(run, spec, seed), "evaluation_code": evaluation_code(run)}
+    files = changed_files(results_dir, before)
+    empty_folder(results_dir)  # the files travel back; a worker killed later leaves an empty folder at most
+    return CellOutcome(task, record, files=files)
 
 
 def identity_differences(run: PreparedRun, task: CellTask) -> str:
     """Which parts of the cell's identity differ between this worker and the driver ("" when none)."""
-    mine = cell_identity(run, task.model, task.seed)
+    spec = next(spec for spec in run.models if spec.name == task.model)
+    mine = cell_identity(run, spec, task.seed)
     names = {"checkpoint_key": "model code, config or data", "evaluation_code": "metric code"}
     return " and ".join(names[key] for key in names if mine[key] != task.identity.get(key))
 
@@ -105,12 +102,16 @@ def scratch_results_dir() -> Path:
         _scratch.append(Path(tempfile.mkdtemp(prefix="genbench-worker-")))
         atexit.register(remove_scratch)
     folder = _scratch[0]
+    empty_folder(folder)
+    return folder
+
+
+def empty_folder(folder: Path) -> None:
     for child in folder.iterdir():
         if child.is_dir():
             shutil.rmtree(child)
         else:
             child.unlink()
-    return folder
 
 
 def remove_scratch() -> None:

@@ -16,16 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import genbench
+import genbench.workers
+import genbench_executors.local
 from conftest import REPO, TESTS
 from genbench.cli import build_parser, execution_from_args, main
 from genbench.config import RunRequest
-from genbench.executors import CellTask, absolute_request
+from genbench.executors import CellTask, ExecutorContext, absolute_request
 from genbench.plugins import load_plugins
 from genbench.store import RunDirectory
 from genbench.types import GenbenchError
 from genbench.workers import run_task, sees_driver_folder
+from genbench_executors.local import placements
 
 #: The grid of the issue: the baseline and the VAE, 2 seeds, the digits, 2 epochs; three metrics, one of which
 #: (fid) uses the caches beside the runs.
@@ -59,6 +63,7 @@ def ray_instance() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Ray's own deprecation notices are not this suite's business
         ray.init(
+            address="local",  # a new instance, whatever else runs on this machine
             num_cpus=2,
             include_dashboard=False,
             logging_level="ERROR",
@@ -84,20 +89,25 @@ def cell_values(frame: Any) -> dict[str, dict[str, Any]]:
     return values
 
 
+def test_local_workers_give_every_cell_the_serial_numbers(results: Path, serial: dict[str, dict[str, Any]]) -> None:
+    # The workers share the driver's folder: each writes its own record and checkpoint there.
+    frame = genbench.run(**GRID, results_dir=results, name="local", executor="local", executor_options={"jobs": 2})
+    assert cell_values(frame) == serial
+    assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
+
+
 def test_local_workers_that_share_no_folder_give_the_serial_numbers_and_send_their_files_back(
     tmp_path: Path, results: Path, serial: dict[str, dict[str, Any]]
 ) -> None:
     # --worker-storage copy: each worker computes in a scratch folder of its own, so what it wrote (checkpoint,
     # sample grid, caches) must come back with its record. A results folder of its own with only the trained
-    # classifier: the reference statistics are computed by a worker and must reach the driver's cache. (Workers
-    # that share the folder write there themselves: the ray test and the dead-worker test run that way.)
+    # classifier: the reference statistics are computed by a worker and must reach the driver's cache.
     (tmp_path / ".cache").mkdir()
     classifier = results / ".cache" / "feature_extractors"
     shutil.copytree(classifier, tmp_path / ".cache" / "feature_extractors")
     options: dict[str, Any] = {"executor": "local", "executor_options": {"jobs": 2}, "worker_storage": "copy"}
     frame = genbench.run(**GRID, results_dir=tmp_path, name="copy", **options)
     assert cell_values(frame) == serial
-    assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
     run_dir = Path(frame.attrs["run_dir"])
     assert sorted(p.stem for p in (run_dir / "checkpoints").glob("*.safetensors")) == sorted(
         cell["key"] for cell in serial.values()
@@ -261,3 +271,44 @@ def test_the_documented_executor_plugin_runs_a_grid_with_the_serial_numbers(
     pooled = genbench.run(**grid, plugins=["genbench_pool"], executor="pool", executor_options={"pool_size": 2})
     serial = genbench.run(**grid, name="serial")
     assert cell_values(pooled) == cell_values(serial)
+
+
+def placement_context(device: str, tasks: int, **options: Any) -> ExecutorContext:
+    task = CellTask(RunRequest(), "vae", 0, "id", False, {})
+    return ExecutorContext(
+        tasks=[task] * tasks,
+        options={"jobs": None, "cells_per_gpu": 1, **options},
+        retries=1,
+        device=torch.device(device),
+        run_here=lambda task: pytest.fail("placements run nothing"),
+        started=lambda task: None,
+        echo=lambda line: None,
+    )
+
+
+def test_local_places_workers_on_the_gpus_round_robin(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No GPU here: the count is faked, which is all placement reads (the workers would then start on them).
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
+    monkeypatch.setattr(genbench_executors.local, "available_cores", lambda: 16)
+    monkeypatch.setattr(genbench.workers, "available_cores", lambda: 16)
+    placed = placements(placement_context("cuda", 8, cells_per_gpu=4))
+    assert [p.gpu for p in placed] == ["0", "1"] * 4 and {p.threads for p in placed} == {2}  # 16 cores / 8
+    assert [p.gpu for p in placements(placement_context("cuda", 8))] == ["0", "1"]  # one cell per GPU
+    assert len(placements(placement_context("cuda", 3, cells_per_gpu=4))) == 3  # never more workers than cells
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # the GPUs this process was given are the ones shared out
+    assert [p.gpu for p in placements(placement_context("cuda", 4, cells_per_gpu=2))] == ["3", "5", "3", "5"]
+    with pytest.raises(GenbenchError, match=r"--jobs 3 is more than 2 GPU\(s\) x --cells-per-gpu 1.*--cells-per-gpu 2"):
+        placements(placement_context("cuda", 8, jobs=3))
+
+
+def test_local_divides_the_cores_among_cpu_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
+    monkeypatch.setattr(genbench_executors.local, "available_cores", lambda: 16)
+    monkeypatch.setattr(genbench.workers, "available_cores", lambda: 16)
+    assert [(p.gpu, p.threads) for p in placements(placement_context("cpu", 8, jobs=4))] == [(None, 4)] * 4
+    assert len(placements(placement_context("cpu", 32))) == 16  # default: one worker per core, one thread each
+    assert {p.threads for p in placements(placement_context("cpu", 32))} == {1}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # the driver was given 2 threads (OMP_NUM_THREADS)
+    assert {p.threads for p in placements(placement_context("cpu", 8, jobs=2))} == {2}  # not 16 / 2

@@ -114,12 +114,16 @@ def connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    # No address: a new instance for this run ("local"), never a cluster that `ray start` left on this machine
+    # (that is --ray-address auto); it needs no dashboard. A cluster's own settings are its own.
+    local = {"address": "local", "include_dashboard": False} if address is None else {"address": address}
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=True)
+        ray.init(logging_level="WARNING", log_to_driver=True, **local)
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise GenbenchError(
             f"--ray-address {address}: cannot join the Ray cluster ({first_line(str(error))}); start one with "
-            "'ray start --head' and give its HOST:PORT, or leave --ray-address out for a local one"
+            "'ray start --head' and give its HOST:PORT (a cluster with token authentication also needs "
+            "RAY_AUTH_MODE=token and its token here), or leave --ray-address out for a local one"
         ) from None
     return True
 
