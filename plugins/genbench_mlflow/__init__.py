@@ -18,7 +18,6 @@ alone, enough to log to a file store or a server); it is imported only when a ru
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import time
 from collections.abc import Iterator
@@ -26,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import genbench
-from genbench import CellRecord, CurvePoint, GenbenchError, RunContext, TrackerSpec
-from genbench.text import warn
+from genbench import CellRecord, CurvePoint, RunContext, TrackerSpec
+from genbench.trackers import TrackerFailures, check_library
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -44,31 +43,16 @@ _active: dict[str, str] = {}
 
 
 #: Cells whose logging failed in this process: their later curve points are not tried again.
-_failed: set[str] = set()
+_failures = TrackerFailures(NAME)
 
 
-@contextlib.contextmanager
-def failures_warned(cell_id: str) -> Iterator[None]:
-    """A tracker that cannot write (a full disk, a server that is down) warns and lets the run go on: every
-    result is in the run folder either way, and a benchmark of hours is not lost to its tracker."""
-    try:
-        yield
-    except Exception as error:
-        _failed.add(cell_id)
-        warn(f"--log mlflow could not log cell {cell_id}: {type(error).__name__}: {error}")
+def load_mlflow() -> None:
+    """Import the MLflow client, as the tracker will."""
+    from mlflow.tracking import MlflowClient  # noqa: F401
 
 
 def check() -> None:
-    """The mlflow package is there and imports (a broken install shows here, not in the first cell)."""
-    if importlib.util.find_spec("mlflow") is None:
-        raise GenbenchError("--log mlflow needs the mlflow package: pip install 'genbench[mlflow]'")
-    try:
-        from mlflow.tracking import MlflowClient  # noqa: F401
-    except Exception as error:
-        raise GenbenchError(
-            f"--log mlflow: the mlflow package fails to import ({type(error).__name__}: {error}); "
-            "reinstall it: pip install --force-reinstall 'genbench[mlflow]'"
-        ) from error
+    check_library(NAME, "mlflow", load_mlflow)
 
 
 @genbench.hookimpl
@@ -138,8 +122,8 @@ def cell_tags(model: str, dataset: str, seed: int) -> dict[str, str]:
 
 @genbench.hookimpl
 def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
-    if NAME in run.trackers and point.cell_id not in _failed:
-        with failures_warned(point.cell_id), file_store_allowed(run):
+    if NAME in run.trackers and point.cell_id not in _failures.cells:
+        with _failures.warned(point.cell_id), file_store_allowed(run):
             log_curve_point(client_for(run), point, run)
 
 
@@ -155,9 +139,9 @@ def log_curve_point(client: MlflowClient, point: CurvePoint, run: RunContext) ->
 @genbench.hookimpl
 def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
     if NAME in run.trackers:
-        with failures_warned(record.cell_id), file_store_allowed(run):
+        with _failures.warned(record.cell_id), file_store_allowed(run):
             log_cell(client_for(run), record, run)
-        _failed.discard(record.cell_id)
+        _failures.cells.discard(record.cell_id)
 
 
 def log_cell(client: MlflowClient, record: CellRecord, run: RunContext) -> None:

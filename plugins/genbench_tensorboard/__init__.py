@@ -13,16 +13,13 @@ The writer is PyTorch's ``torch.utils.tensorboard.SummaryWriter``, which needs t
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import genbench
-from genbench import CellRecord, CurvePoint, GenbenchError, RunContext, TrackerSpec
-from genbench.text import warn
+from genbench import CellRecord, CurvePoint, RunContext, TrackerSpec
+from genbench.trackers import TrackerFailures, check_library
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -37,31 +34,16 @@ _writers: dict[Path, SummaryWriter] = {}
 
 
 #: Cells whose logging failed in this process: their later curve points are not tried again.
-_failed: set[str] = set()
+_failures = TrackerFailures(NAME)
 
 
-@contextlib.contextmanager
-def failures_warned(cell_id: str) -> Iterator[None]:
-    """A tracker that cannot write (a full disk, a server that is down) warns and lets the run go on: every
-    result is in the run folder either way, and a benchmark of hours is not lost to its tracker."""
-    try:
-        yield
-    except Exception as error:
-        _failed.add(cell_id)
-        warn(f"--log tensorboard could not log cell {cell_id}: {type(error).__name__}: {error}")
+def load_tensorboard() -> None:
+    """Import the torch's TensorBoard writer, as the tracker will."""
+    from torch.utils.tensorboard import SummaryWriter  # noqa: F401
 
 
 def check() -> None:
-    """The tensorboard package is there and imports (a broken install shows here, not in the first cell)."""
-    if importlib.util.find_spec("tensorboard") is None:
-        raise GenbenchError("--log tensorboard needs the tensorboard package: pip install 'genbench[tensorboard]'")
-    try:
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-    except Exception as error:
-        raise GenbenchError(
-            f"--log tensorboard: the tensorboard package fails to import ({type(error).__name__}: {error}); "
-            "reinstall it: pip install --force-reinstall 'genbench[tensorboard]'"
-        ) from error
+    check_library(NAME, "tensorboard", load_tensorboard)
 
 
 @genbench.hookimpl
@@ -93,8 +75,8 @@ def write_curve_point(writer: SummaryWriter, step: int, values: dict[str, float]
 
 @genbench.hookimpl
 def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
-    if NAME in run.trackers and point.cell_id not in _failed:
-        with failures_warned(point.cell_id):
+    if NAME in run.trackers and point.cell_id not in _failures.cells:
+        with _failures.warned(point.cell_id):
             writer = open_writer(cell_folder(run, point.cell_id), fresh=True)
             write_curve_point(writer, point.step, dict(point.values))
 
@@ -102,9 +84,9 @@ def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
 @genbench.hookimpl
 def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
     if NAME in run.trackers:
-        with failures_warned(record.cell_id):
+        with _failures.warned(record.cell_id):
             write_cell(record, run)
-        _failed.discard(record.cell_id)
+        _failures.cells.discard(record.cell_id)
 
 
 def write_cell(record: CellRecord, run: RunContext) -> None:
