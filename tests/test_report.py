@@ -404,3 +404,17 @@ def test_paths_without_runs_are_user_errors(tmp_path: Path) -> None:
         report.build_leaderboard([tmp_path / "missing"])
     with pytest.raises(genbench.GenbenchError, match="holds no run directories"):
         report.build_leaderboard([tmp_path])
+
+
+def test_plots_draw_control_characters_from_an_edited_run_as_escapes_without_warnings() -> None:
+    # A run folder is untrusted: a model name or curve key edited to hold ESC or BEL has no glyph, and matplotlib
+    # would warn for each (an error under this suite's filterwarnings). The plots draw their escapes instead.
+    from genbench.report.plots import Point, draw_curves, draw_quality_speed, figure_png
+    from genbench.types import Column
+
+    points = [Point("vae\x1b[2J", 1e-3, 80.0, 1.0), Point("gan\x07", 1e-4, 90.0, 2.0)]
+    quality, speed = Column("nll\x1b", "nats", False), Column("sample_time", "s", False)
+    png = figure_png(lambda figure: draw_quality_speed(figure, points, quality, speed), (4, 3))
+    assert png.startswith(b"\x89PNG")
+    curves = [(0, [{"step": 1, "nll\x1b]0;x\x07": 90.0}, {"step": 2, "nll\x1b]0;x\x07": 85.0}])]
+    assert figure_png(lambda figure: draw_curves(figure, curves), (4, 3)).startswith(b"\x89PNG")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from genbench.report.leaderboard import QUALITY_COLUMNS, Leaderboard
 from genbench.report.runs import Entry
+from genbench.text import terminal_safe
 from genbench.types import Column
 
 if TYPE_CHECKING:
@@ -107,8 +108,9 @@ def draw_curves(figure: Figure, curves: Sequence[tuple[int, Sequence[Mapping[str
 
 
 def _mpl(text: str) -> str:
-    """Plugin text as literal matplotlib text: '$' would start mathtext."""
-    return text.replace("$", r"\$")
+    """Plugin text as literal matplotlib text: '$' would start mathtext, and a control character (possible in
+    an edited run folder) has no glyph, which matplotlib warns about; it is drawn as its escape instead."""
+    return terminal_safe(text).replace("$", r"\$")
 
 
 def model_curves(leaderboard: Leaderboard, dataset: str, model: str) -> list[tuple[int, list[dict[str, float]]]]:
