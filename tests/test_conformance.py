@@ -231,3 +231,14 @@ def test_samples_off_the_cpu_are_refused_where_metrics_use_them() -> None:
 
 def test_synthetic_tensors_are_seeded() -> None:
     assert torch.equal(synthetic_images(DEFAULT_SHAPE, 5)[0], synthetic_images(DEFAULT_SHAPE, 5)[0])
+
+
+def test_determinism_is_checked_on_the_cpu_whatever_the_device(registry: Registry) -> None:
+    # On a GPU two identical fits may differ in the last bits (cuDNN's per-process choices), so the check of a
+    # model's seeding runs its fits on the CPU; asked for with a CUDA device, it needs no GPU and says so.
+    from genbench.testing.models import ModelSubject, check_determinism
+
+    subject = ModelSubject(registry.model("independent"), {}, torch.device("cuda"))
+    message = check_determinism(subject, DEFAULT_SHAPE)
+    assert "(on the CPU; GPU kernels may round differently run to run)" in message
+    assert "identical state_dict" in message
