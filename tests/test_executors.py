@@ -130,12 +130,11 @@ def test_ray_tasks_give_every_cell_the_serial_numbers(
     assert cell_values(frame) == serial
 
 
-def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_finish(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def run_the_killer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **execution: Any) -> tuple[Any, int]:
+    """The killer model (its fit kills its own worker) beside the baseline, with one retry, on the CPU; the
+    results frame, and how many times the killer's fit ran (its tally file has a line per run)."""
     tally = tmp_path / "tally.txt"
     monkeypatch.syspath_prepend(str(TESTS))  # workers find the test plugins on the driver's sys.path
-    lines: list[str] = []
     frame = genbench.run(
         ["killer", "independent"],
         metrics=["bpd"],
@@ -143,12 +142,20 @@ def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_fini
         model_options={"killer": {"tally": str(tally)}},
         results_dir=tmp_path,
         device="cpu",
-        executor="local",
-        executor_options={"jobs": 2},
         retries=1,
-        echo=lines.append,
+        **execution,
     )
-    assert len(tally.read_text().splitlines()) == 2  # the first run and one retry, each in a worker of its own
+    return frame, len(tally.read_text().splitlines())
+
+
+def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines: list[str] = []
+    frame, runs = run_the_killer(
+        tmp_path, monkeypatch, executor="local", executor_options={"jobs": 2}, echo=lines.append
+    )
+    assert runs == 2  # the first run and one retry, each in a worker of its own
     assert "killer seed 0: its worker died (killed by SIGKILL (out of memory, or kill -9)); retry 1 of 1" in lines
     assert frame["status"].tolist() == ["failed", "ok"]  # so `genbench run` exits with 1
     assert frame["error"][0].startswith("WorkerDied: the worker running this cell died (killed by SIGKILL")
@@ -158,20 +165,9 @@ def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_fini
 def test_ray_retries_a_dead_worker_then_records_the_cell_failed(
     tmp_path: Path, ray_instance: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tally = tmp_path / "tally.txt"
-    monkeypatch.syspath_prepend(str(TESTS))  # the driver loads the test plugins as the workers do
-    frame = genbench.run(
-        ["killer", "independent"],
-        metrics=["bpd"],
-        plugins=["executor_plugins"],
-        model_options={"killer": {"tally": str(tally)}},
-        results_dir=tmp_path,
-        device="cpu",
-        executor="ray",
-        retries=1,
-        worker_storage="copy",  # and the baseline's checkpoint comes back through Ray's object store
-    )
-    assert len(tally.read_text().splitlines()) == 2
+    # --worker-storage copy: and the baseline's checkpoint comes back through Ray's object store.
+    frame, runs = run_the_killer(tmp_path, monkeypatch, executor="ray", worker_storage="copy")
+    assert runs == 2
     assert frame["status"].tolist() == ["failed", "ok"]
     assert frame["error"][0].startswith("WorkerDied:") and "tried 2 times" in frame["error"][0]
     record = RunDirectory(Path(frame.attrs["run_dir"])).read_cell(frame["cell_id"][1])

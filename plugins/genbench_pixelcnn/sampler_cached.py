@@ -265,6 +265,15 @@ class ActivationCache:
     def set_value(self, col: int, channel: int, values: torch.Tensor) -> None:
         self.image.rows[:, -1, col + self.image.pad, channel] = levels_to_unit(values, self.levels)
 
+    def fill_row(self, choose: Callable[[torch.Tensor, int, int], torch.Tensor], out: torch.Tensor) -> None:
+        """Choose every value of the current row from its logits (n, levels), given its column and channel, in the
+        chain rule's order; write each into ``out`` (n, C, W) and into the cache before the next is chosen."""
+        for col in range(self.width):
+            for channel in range(self.data_channels):
+                values = choose(self.logits_at(col)[:, :, channel], col, channel)
+                out[:, channel, col] = values
+                self.set_value(col, channel, values)
+
 
 def generate(model: PixelCNN, n: int, choose: Chooser) -> torch.Tensor:
     """Walk the image in the chain rule's order, choosing each value from its logits; uint8 (n, C, H, W)."""
@@ -272,11 +281,7 @@ def generate(model: PixelCNN, n: int, choose: Chooser) -> torch.Tensor:
     c, height, width = model.info.shape
     canvas = torch.zeros(n, c, height, width, dtype=torch.uint8, device=cache.device)
     for row in range(height):
-        for col in range(width):
-            for channel in range(c):
-                values = choose(cache.logits_at(col)[:, :, channel], row, col, channel)
-                canvas[:, channel, row, col] = values
-                cache.set_value(col, channel, values)
+        cache.fill_row(lambda logits, col, channel, row=row: choose(logits, row, col, channel), canvas[:, :, row])
         if row + 1 < height:
             cache.next_row()
     return canvas
@@ -319,13 +324,10 @@ class RowSampler:
         self.values = torch.zeros(n, c, width, dtype=torch.uint8, device=self.cache.device)
 
     def run(self) -> None:
-        cache = self.cache
-        for col in range(cache.width):
-            for channel in range(cache.data_channels):
-                drawn = draw_by_inverse_cdf(cache.logits_at(col)[:, :, channel], self.uniforms[:, channel, col])
-                self.values[:, channel, col] = drawn
-                cache.set_value(col, channel, drawn)
-        cache.next_row()  # after the last row too: harmless, and it keeps every replay the same
+        self.cache.fill_row(
+            lambda logits, col, channel: draw_by_inverse_cdf(logits, self.uniforms[:, channel, col]), self.values
+        )
+        self.cache.next_row()  # after the last row too: harmless, and it keeps every replay the same
 
     def captured(self) -> Callable[[], None]:
         """``run`` captured as a CUDA graph: warmed up once on a side stream (cuBLAS sets itself up on the first

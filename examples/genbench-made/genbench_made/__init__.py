@@ -23,6 +23,7 @@ import genbench
 import torch
 import torch.nn.functional as F
 from genbench import DataInfo, FitContext, ImageData
+from genbench.nn import categorical_log_prob, sample_categorical
 from genbench.training import adam_with_cosine_decay, train_epochs
 from genbench.validation import require_at_least, require_positive
 from torch import nn
@@ -89,8 +90,7 @@ class MADE(nn.Module):
         return logits.view(len(x), self.info.dims, self.info.levels)
 
     def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
-        log_probs = self.logits(x).log_softmax(-1)
-        return log_probs.gather(-1, x.flatten(1).long().unsqueeze(-1)).squeeze(-1).sum(-1)
+        return categorical_log_prob(self.logits(x), x.flatten(1), dim=-1).sum(-1)
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config = self.config
@@ -117,8 +117,8 @@ class MADE(nn.Module):
         canvas = torch.zeros(n, *self.info.shape, dtype=torch.uint8, device=device)
         flat = canvas.view(n, -1)
         for d in range(self.info.dims):
-            probs = self.logits(canvas)[:, d].softmax(-1).cpu()  # draws on the CPU generator: the same everywhere
-            flat[:, d] = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(device)
+            # Drawn on the caller's generator's device (the CPU): the same images on every device.
+            flat[:, d] = sample_categorical(self.logits(canvas)[:, d], generator, dim=-1)
         return canvas.cpu()
 
     def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:
