@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from genbench import DataInfo, FitContext, ImageData
-from genbench.plugins import load_plugins
+from genbench.registry import load_plugins
+from genbench.testing import MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("vae", "gan", "pixelcnn")
@@ -134,8 +135,8 @@ def sampling_rows(name: str, spec: Any, base: Any, settings: Settings, device: t
     return rows
 
 
-# The "paper-sized" MNIST PixelCNN (van den Oord et al. 2016a/b use 128 feature maps, 12-15 layers and a
-# 1024-wide head; 512 here as in the measurement of the plain sampler: 4.7 s per image at batch 1 on an H200).
+# A "paper-sized" MNIST PixelCNN (van den Oord et al. 2016a/b use 128 feature maps, 12-15 layers and a
+# 1024-wide head; 512 here as in the first measurement of the plain sampler: 4.7 s per image at batch 1 on an H200).
 PAPER_PIXELCNN = {"channels": 128, "layers": 12, "head_channels": 512, "first_kernel": 7}
 
 
@@ -167,7 +168,7 @@ def training_rate(spec: Any, settings: Settings, device: torch.device) -> tuple[
 def model_rows(name: str, registry: Any, settings: Settings, device: torch.device) -> list[Row]:
     from genbench_likelihood import NllConfig
 
-    spec = registry.model(name)
+    spec = registry.get(MODEL, name)
     info = DataInfo(settings.shape, settings.levels)
     rows = []
     steps, note = training_rate(spec, settings, device)

@@ -7,13 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genbench.config import RunRequest
-from genbench.executors import SERIAL, ExecutionOptions
-from genbench.plugins import Registry, load_plugins
-from genbench.runner import execute, prepare
-from genbench.store import load_results
-from genbench.suites import drop_unused_suite_options, layered_request, merged_tables
-from genbench.types import GenbenchError, OptionGroup
+from genbench.contract import GenbenchError, OptionGroup
+from genbench.contract.executors import SERIAL, ExecutionOptions
+from genbench.contract.request import RunRequest
+from genbench.registry import Registry, load_plugins
+from genbench.runner.driver import execute
+from genbench.runner.prepare import prepare
+from genbench.store.frame import load_results
+from genbench.suites import layered_request
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +69,6 @@ def run(
     options by dest (``{"jobs": 2}``), ``retries`` runs of a cell whose worker died, and ``worker_storage``
     saying how workers reach the results (see docs/executors.md); none of them changes a cell's numbers.
     """
-    request = layered_request(suite, None)
     given = {
         "models": None if models is None else list(models),
         "metrics": None if metrics is None else list(metrics),
@@ -82,17 +82,14 @@ def run(
         "results_dir": None if results_dir is None else Path(results_dir),
         "name": name,
         "log": None if log is None else list(log),
+        "model_options": model_options,
+        "metric_options": metric_options,
+        "plugins": list(plugins),
+        "checkpoints": {name: Path(path).expanduser() for name, path in (checkpoints or {}).items()},
+        "sample_sets": {name: Path(path).expanduser() for name, path in (sample_sets or {}).items()},
+        "rerun": rerun_models(rerun),
     }
-    for key, value in given.items():
-        if value is not None:
-            setattr(request, key, value)
-    request.model_options = merged_tables(request.model_options, dict(model_options or {}))
-    request.metric_options = merged_tables(request.metric_options, dict(metric_options or {}))
-    drop_unused_suite_options(request, suite, None)
-    request.plugins = list(dict.fromkeys([*request.plugins, *plugins]))
-    request.checkpoints.update({name: Path(path).expanduser() for name, path in (checkpoints or {}).items()})
-    request.sample_sets.update({name: Path(path).expanduser() for name, path in (sample_sets or {}).items()})
-    request.rerun = rerun_models(rerun)
+    request = layered_request(suite, None, given)
     registry = load_plugins(request.plugins)
     request.plugin_options = checked_plugin_options(registry, plugin_options or {})
     execution = ExecutionOptions(executor, dict(executor_options or {}), retries, worker_storage)
@@ -110,7 +107,7 @@ def checked_plugin_options(registry: Registry, given: Mapping[str, Any]) -> dict
     """``given`` over the defaults of the options that the loaded plugins add, each value as the CLI would parse
     it; a key that no plugin adds is a one-line error naming those that exist."""
     options = OptionGroup(argparse.ArgumentParser(add_help=False))
-    registry.pm.hook.genbench_addoption(options=options)
+    registry.add_options(options)
     unknown = sorted(set(given) - set(options.dests))
     if unknown:
         known = ", ".join(sorted(options.dests)) or "none (no loaded plugin adds options)"

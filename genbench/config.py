@@ -6,75 +6,17 @@ Nothing here touches the disk except reading a config file: every mistake is fou
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genbench.types import GenbenchError
-from genbench.validation import check_value, field_hints, non_finite_paths, shown
-
-DEFAULT_MODELS = ("vae", "gan", "pixelcnn")
-DEFAULT_DATASET = "digits"
-#: The model plugin that ``--sample-set NAME=PATH`` makes a named instance of (looked up by name, never imported).
-SAMPLES_MODEL = "samples"
-DEVICES = ("auto", "cpu", "cuda")
-#: The trackers that error messages give as an example of --log.
-TRACKER_EXAMPLE = "tensorboard,mlflow"
-#: Bumped when the meaning of a checkpoint changes, so old ones are not reused by mistake.
-CHECKPOINT_FORMAT = 2
-
-
-@dataclass
-class RunRequest:
-    """Everything a run needs, as the user gave it (names, not yet looked up)."""
-
-    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
-    #: None means every installed metric.
-    metrics: list[str] | None = None
-    dataset: str = DEFAULT_DATASET
-    data_root: Path | None = None
-    download: bool = False
-    binarize: bool = False
-    seeds: list[int] = field(default_factory=lambda: [0])
-    #: Overrides the ``epochs`` field of every model config that has one.
-    epochs: int | None = None
-    device: str = "auto"
-    results_dir: Path = Path("results")
-    name: str | None = None
-    #: Per-model and per-metric options: {"vae": {"latent_dim": 8}}.
-    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Modules to load as plugins, like pytest's -p.
-    plugins: list[str] = field(default_factory=list)
-    #: Values of options that plugins added to the command line (genbench_addoption), by dest.
-    plugin_options: dict[str, Any] = field(default_factory=dict)
-    #: Model name -> a safetensors file to load instead of training (--checkpoint vae=PATH).
-    checkpoints: dict[str, Path] = field(default_factory=dict)
-    #: Instance name -> a .npz or image folder, each served by the ``samples`` model as a row of its own.
-    sample_sets: dict[str, Path] = field(default_factory=dict)
-    #: Recompute on purpose: None reuses finished cells; [] retrains and evaluates every cell again; a list of
-    #: model names does so for those models' cells only (--rerun, --rerun vae).
-    rerun: list[str] | None = None
-    #: Trackers to switch on (--log tensorboard,mlflow): names of tracker plugins. They record what the run
-    #: measures elsewhere and change no number, so they are no part of a cell's id.
-    log: list[str] = field(default_factory=list)
-    #: The packaged suite this request started from (name, version, file hash), recorded in run.json; None: none.
-    suite: dict[str, Any] | None = None
-
-    def run_name(self) -> str:
-        """The default run directory name: the same request resumes in the same directory."""
-        if self.name:
-            return self.name
-        binarized = "-binarized" if self.binarize else ""
-        # Weights from a file are another experiment than training: they get a directory of their own.
-        models = [f"{name}-checkpoint" if name in self.checkpoints else name for name in self.models]
-        return f"{self.dataset}{binarized}-{'+'.join([*models, *self.sample_sets])}"
-
+from genbench.contract import GenbenchError
+from genbench.contract.request import (
+    RunRequest,
+)
+from genbench.toolkit.checks import check_value, field_hints, non_finite_paths, shown
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: Run names are folder names; file systems allow 255 bytes, and cell files inside need room too.
@@ -146,10 +88,15 @@ def read_suite(path: Path) -> dict[str, Any]:
         raise GenbenchError(f"--config {path} is not valid TOML: {error}") from error
     except OSError as error:
         raise GenbenchError(f"--config {path} cannot be read: {error.strerror}") from None
+    check_setting_names(data, f"--config {path}")
+    return data
+
+
+def check_setting_names(data: Mapping[str, Any], where: str) -> None:
+    """Every top-level key of a suite or --config file is a setting; the others are one line naming them all."""
     unknown = sorted(set(data) - suite_setting_names())
     if unknown:
-        raise GenbenchError(f"--config {path}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
-    return data
+        raise GenbenchError(f"{where}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
 
 
 def suite_setting_names() -> set[str]:
@@ -180,7 +127,9 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
                 raise GenbenchError(f'{what} is an empty list; name at least one, e.g. {key} = ["vae"]')
             if names != []:
                 given = names if isinstance(names, str) else ",".join(names)
-                setattr(request, key, parse_names(given, what, TRACKER_EXAMPLE if key == "log" else "vae,gan,pixelcnn"))
+                setattr(
+                    request, key, parse_names(given, what, "tensorboard,mlflow" if key == "log" else "vae,gan,pixelcnn")
+                )
         elif key == "seeds":
             seeds = parse_seeds(value) if isinstance(value, str) else check_value(value, list[int], what)
             request.seeds = check_seeds(seeds, what)
@@ -270,34 +219,3 @@ def resolve_config(config_class: type, options: dict[str, Any], owner: str, epoc
         return config_class(**checked)
     except (ValueError, GenbenchError) as error:
         raise GenbenchError(f"{owner}: {error}") from None
-
-
-def stable_hash(data: Any, length: int = 16) -> str:
-    """A short hash of JSON-able data, independent of dict order."""
-    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def checkpoint_key(
-    model: str, config: Any, data_provenance: dict[str, Any], seed: int, *, code: Mapping[str, Any]
-) -> str:
-    """What determines a trained model: the model, its config, the exact data, the seed (not the device), and
-    the code that trains it and loads the data (genbench's version, the model's and data set's plugin sources)."""
-    data = {k: data_provenance.get(k) for k in ("dataset", "fingerprint", "levels", "shape", "split")}
-    return stable_hash(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "model": model,
-            "config": dataclasses.asdict(config),
-            "data": data,
-            "seed": seed,
-            "code": dict(code),
-        }
-    )
-
-
-def cell_id(model: str, dataset: str, seed: int, checkpoint: str, evaluation: dict[str, Any]) -> str:
-    """A cell is its checkpoint plus how it is evaluated (metrics, their options and their plugins' code), hashed
-    into its name."""
-    suffix = stable_hash({"checkpoint": checkpoint, "evaluation": evaluation}, length=10)
-    return f"{model}-{dataset}-seed{seed}-{suffix}"

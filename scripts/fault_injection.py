@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import faults
 
-from genbench.store import DamagedFileWarning
+from genbench.toolkit.files import DamagedFileWarning
 
 
 def count_damaged_states(folder: Path) -> tuple[int, int]:

@@ -3,7 +3,7 @@
     python scripts/hook_reference.py --write    rewrite the section between the markers in docs/plugins.md
     python scripts/hook_reference.py --check    exit 1 if the section differs from what the docstrings say
 
-Every function of genbench.hookspecs that carries pluggy's genbench hookspec marker is listed, in file order,
+Every function of genbench.contract.hookspecs that carries pluggy's genbench hookspec marker is listed, in file order,
 with its signature, its options (firstresult, historic) and its docstring, so a new hook needs nothing here.
 """
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite the section in docs/plugins.md")
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/plugins.md is out of date")
     args = parser.parse_args(argv)
-    from genbench import hookspecs
+    from genbench.contract import hookspecs
 
     document = DOC.read_text(encoding="utf-8")
     expected = replaced(document, hook_section(hookspecs))

@@ -6,7 +6,7 @@ Each round is a fresh interpreter, so the numbers include Python's start-up and 
 them. ``genbench show`` reads a tiny run that the module makes first (the independent model, nll only). The
 rounds of every command alternate with untimed runs of ``import torch`` (pedantic's setup), and the ratio of
 the two medians, measured under the same load, is printed and stored in extra_info as ``ratio_to_import_torch``
-(issue 8's goal: at most 1.5). On a shared machine the ratios are steadier than the times.
+(the goal: at most 1.5). On a shared machine the ratios are steadier than the times.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import scipy.linalg
 import torch
 from torchmetrics.image.fid import _compute_fid as torchmetrics_compute_fid
 
-from genbench.stats import feature_statistics, frechet_distance
+from genbench.toolkit.stats import feature_statistics, frechet_distance
 
 Array = npt.NDArray[np.float64]
 Statistics = tuple[Array, Array, Array, Array]

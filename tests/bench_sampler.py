@@ -1,4 +1,4 @@
-"""Benchmark: PixelCNN's cached sampler beside the plain one, on the two CPU settings of issue 8's goals.
+"""Benchmark: PixelCNN's cached sampler beside the plain one, on the two CPU settings its speed goals were set for.
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/pytest tests/bench_sampler.py --benchmark-only \
         --benchmark-columns=min,median,mean,rounds

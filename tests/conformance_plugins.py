@@ -12,7 +12,7 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, ImageData
-from genbench.stats import log_mean_exp
+from genbench.toolkit.stats import log_mean_exp
 
 
 @dataclass

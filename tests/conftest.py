@@ -10,7 +10,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from genbench import Dataset, DatasetOptions, FitContext
-from genbench.plugins import Registry, load_plugins
+from genbench.registry import DATASET, Registry, load_plugins
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -25,7 +25,7 @@ def registry() -> Registry:
 
 @pytest.fixture(scope="session")
 def digits(registry: Registry) -> Dataset:
-    return registry.dataset("digits").load(DatasetOptions())
+    return registry.get(DATASET, "digits").load(DatasetOptions())
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +70,6 @@ def fake_distributions(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...
         extra.append(make_distribution(name, version, **points))
 
     yield add
-
-
-@pytest.fixture(autouse=True)
-def _tests_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fake_plugins lives beside the tests; entry points and -p import it by name."""
-    monkeypatch.syspath_prepend(str(TESTS))
 
 
 @pytest.fixture(scope="session", autouse=True)

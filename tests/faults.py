@@ -26,7 +26,8 @@ import pandas as pd
 
 import genbench
 from genbench import cli
-from genbench.store import CHECKSUM_FIELD, RunDirectory, StoredRecords, read_records
+from genbench.store.layout import RunDirectory, StoredRecords, read_records
+from genbench.toolkit.files import CHECKSUM_FIELD
 
 # ------------------------------------------------------------------------------------------- damage
 

@@ -869,7 +869,7 @@ def test_disk_full_names_the_file_and_exits_2(tmp_path: Path, monkeypatch: pytes
     def full(path: Path, text: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(genbench.store, "_write_text", full)
+    monkeypatch.setattr(genbench.toolkit.files, "_write_text", full)
     case = Case("disk-full", FILES, "", (*INDEPENDENT, "--metrics", "bpd", "--name", "r"), "")
     code, _, stderr = run_case(case, tmp_path)
     assert code == 2

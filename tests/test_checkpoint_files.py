@@ -18,10 +18,12 @@ from safetensors.torch import save_file
 from conftest import TESTS
 from genbench import DataInfo, GenbenchError
 from genbench.cli import main
-from genbench.config import RunRequest, apply_suite, read_suite
-from genbench.plugins import MODEL, Registered, load_plugins
+from genbench.config import apply_suite, read_suite
+from genbench.contract.request import RunRequest
+from genbench.registry import MODEL, Registered, load_plugins
 from genbench.report import build_leaderboard
-from genbench.runner import model_key, prepare
+from genbench.runner.identity import model_key
+from genbench.runner.prepare import prepare
 from genbench_vae import VAE, VAEConfig
 
 DIGITS = DataInfo((1, 8, 8), 17)
@@ -247,7 +249,7 @@ def test_a_model_that_cannot_be_built_stops_the_run_in_prepare(tmp_path: Path) -
     def cannot_build(config: Any, info: DataInfo) -> Any:
         raise RuntimeError("cannot build")
 
-    spec = dataclasses.replace(registry.model("independent"), name="broken", factory=cannot_build)
+    spec = dataclasses.replace(registry.get(MODEL, "independent"), name="broken", factory=cannot_build)
     registry.specs[MODEL.label]["broken"] = Registered(spec, registry.plugin_of(MODEL, "independent"))
     request = RunRequest(models=["independent", "broken"], metrics=["bpd"], results_dir=tmp_path)
     with pytest.raises(GenbenchError, match=r"model .broken. cannot be built.*cannot build"):

@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 
 import genbench_fid.metric_fid
-from genbench import identity
 from genbench.cli import build_parser, request_from_args
-from genbench.config import RunRequest
-from genbench.plugins import DATASET, METRIC, MODEL, load_plugins
-from genbench.runner import evaluation_code, execute, files_named_by, model_key, prepare
-from genbench.store import RunDirectory
-from genbench.types import GenbenchError
+from genbench.contract import GenbenchError
+from genbench.contract.request import RunRequest
+from genbench.registry import DATASET, METRIC, MODEL, load_plugins
+from genbench.registry import code as identity
+from genbench.runner.driver import execute
+from genbench.runner.identity import evaluation_code, files_named_by, model_key
+from genbench.runner.prepare import prepare
+from genbench.store.layout import RunDirectory
 
 MODEL_PLUGIN = """
 from dataclasses import dataclass

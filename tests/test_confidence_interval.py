@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from genbench.stats import confidence_interval
+from genbench.toolkit.stats import confidence_interval
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,10 @@ import pytest
 
 from genbench import GenbenchError
 from genbench.cli import build_parser, request_from_args
-from genbench.config import (
-    RunRequest,
-    apply_suite,
-    checkpoint_key,
-    parse_names,
-    parse_seeds,
-    read_suite,
-    resolve_config,
-    stable_hash,
-)
+from genbench.config import apply_suite, parse_names, parse_seeds, read_suite, resolve_config
+from genbench.contract.request import RunRequest
+from genbench.runner.identity import checkpoint_key
+from genbench.toolkit.files import stable_hash
 
 
 @dataclass

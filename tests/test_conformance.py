@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from genbench import DatasetOptions, GenbenchError
-from genbench.plugins import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
+from genbench.registry import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.testing import (
     FAIL,
     PASS,
@@ -216,7 +216,7 @@ def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2() -> None:
 
 
 def test_samples_off_the_cpu_are_refused_where_metrics_use_them() -> None:
-    from genbench.features import FeatureExtractor, generated_features
+    from genbench.toolkit.features import FeatureExtractor, generated_features
 
     class OnMeta:
         capabilities = frozenset({"sample"})
@@ -238,7 +238,7 @@ def test_determinism_is_checked_on_the_cpu_whatever_the_device(registry: Registr
     # model's seeding runs its fits on the CPU; asked for with a CUDA device, it needs no GPU and says so.
     from genbench.testing.models import ModelSubject, check_determinism
 
-    subject = ModelSubject(registry.model("independent"), {}, torch.device("cuda"))
+    subject = ModelSubject(registry.get(MODEL, "independent"), {}, torch.device("cuda"))
     message = check_determinism(subject, DEFAULT_SHAPE)
     assert "(on the CPU; GPU kernels may round differently run to run)" in message
     assert "identical state_dict" in message

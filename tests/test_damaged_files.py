@@ -19,11 +19,11 @@ from safetensors.torch import load_file
 
 import genbench
 from genbench import cli, report
-from genbench.store import (
+from genbench.store.frame import format_table
+from genbench.store.layout import RunDirectory
+from genbench.toolkit.files import (
     DamagedFile,
     DamagedFileWarning,
-    RunDirectory,
-    format_table,
     load_checked_tensors,
     read_checked_json,
     save_checked_tensors,

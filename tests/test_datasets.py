@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import SHARED_DATA
 from genbench import DatasetOptions, GenbenchError, ImageData
-from genbench.data import binarize, split_train_test
+from genbench.toolkit.data import binarize, split_train_test
 from genbench_datasets.digits import load_digits
 from genbench_datasets.folder import load_folder
 from genbench_datasets.mnist import load_mnist, read_idx

@@ -18,7 +18,7 @@ import torch
 
 from conftest import cpu_context
 from genbench import DataInfo, GenerativeModel, ImageData
-from genbench.plugins import Registry
+from genbench.registry import MODEL, Registry
 
 MODELS = ("vae", "gan", "pixelcnn", "independent")
 SIZES = (7, 8, 9, 16, 28, 32, 64)
@@ -87,7 +87,7 @@ def check_likelihood(model: GenerativeModel, info: DataInfo, x: torch.Tensor) ->
 
 
 def build(registry: Registry, name: str, info: DataInfo, **options: Any) -> GenerativeModel:
-    spec = registry.model(name)
+    spec = registry.get(MODEL, name)
     config = dataclasses.replace(spec.default_config(), **options)
     torch.manual_seed(0)
     return spec.factory(config, info)
@@ -117,7 +117,7 @@ def test_one_epoch_then_samples_and_likelihood_on_every_shape(registry: Registry
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_pixelcnn_rounds_its_widths_up_to_what_the_masks_need(registry: Registry, channels: int) -> None:
-    spec = registry.model("pixelcnn")
+    spec = registry.get(MODEL, "pixelcnn")
     default = spec.default_config()
     model: Any = spec.factory(default, DataInfo((channels, 8, 8), 256))
     expected = {

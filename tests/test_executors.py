@@ -19,19 +19,19 @@ import pytest
 import torch
 
 import genbench
-import genbench.workers
+import genbench.runner.workers
 import genbench_executors.local
 from conftest import REPO, TESTS
 from genbench.cli import build_parser, execution_from_args, main
-from genbench.config import RunRequest
-from genbench.executors import CellTask, ExecutorContext, absolute_request
-from genbench.plugins import load_plugins
-from genbench.store import RunDirectory
-from genbench.types import GenbenchError
-from genbench.workers import run_task, sees_driver_folder
+from genbench.contract import GenbenchError
+from genbench.contract.executors import CellTask, ExecutorContext, absolute_request
+from genbench.contract.request import RunRequest
+from genbench.registry import load_plugins
+from genbench.runner.workers import run_task, sees_driver_folder
+from genbench.store.layout import RunDirectory
 from genbench_executors.local import placements
 
-#: The grid of the issue: the baseline and the VAE, 2 seeds, the digits, 2 epochs; three metrics, one of which
+#: A small grid with every case: the baseline and the VAE, 2 seeds, the digits, 2 epochs; three metrics, one of which
 #: (fid) uses the caches beside the runs. On the CPU, where every executor must give the serial run's values to
 #: the last bit (on a GPU each process lets cuDNN pick its own algorithms, which round differently), and where
 #: --jobs 2 needs no --cells-per-gpu.
@@ -299,7 +299,7 @@ def test_local_places_workers_on_the_gpus_round_robin(monkeypatch: pytest.Monkey
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
     monkeypatch.setattr(genbench_executors.local, "available_cores", lambda: 16)
-    monkeypatch.setattr(genbench.workers, "available_cores", lambda: 16)
+    monkeypatch.setattr(genbench.toolkit.devices, "available_cores", lambda: 16)
     placed = placements(placement_context("cuda", 8, cells_per_gpu=4))
     assert [p.gpu for p in placed] == ["0", "1"] * 4 and {p.threads for p in placed} == {2}  # 16 cores / 8
     assert [p.gpu for p in placements(placement_context("cuda", 8))] == ["0", "1"]  # one cell per GPU
@@ -313,7 +313,7 @@ def test_local_places_workers_on_the_gpus_round_robin(monkeypatch: pytest.Monkey
 def test_local_divides_the_cores_among_cpu_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
     monkeypatch.setattr(genbench_executors.local, "available_cores", lambda: 16)
-    monkeypatch.setattr(genbench.workers, "available_cores", lambda: 16)
+    monkeypatch.setattr(genbench.toolkit.devices, "available_cores", lambda: 16)
     assert [(p.gpu, p.threads) for p in placements(placement_context("cpu", 8, jobs=4))] == [(None, 4)] * 4
     assert len(placements(placement_context("cpu", 32))) == 16  # default: one worker per core, one thread each
     assert {p.threads for p in placements(placement_context("cpu", 32))} == {1}

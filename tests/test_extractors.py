@@ -13,8 +13,8 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 import genbench_fid.feature_extractor_classifier as classifier_module
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
-from genbench.features import load_extractor
-from genbench.plugins import Registry
+from genbench.registry import Registry
+from genbench.toolkit.features import load_extractor
 from genbench_fid.feature_extractor_classifier import ClassifierConfig
 from genbench_fid.feature_extractor_inception import WEIGHTS_VARIABLE, as_rgb_255
 from genbench_fid.metric_fid import FidConfig

@@ -12,7 +12,7 @@ import torch
 import genbench
 from conftest import SHARED_DATA, Replay
 from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError, ImageData
-from genbench.plugins import Registry
+from genbench.registry import DATASET, METRIC, Registry
 from genbench_fid.metric_fid import FidConfig, compute_fid
 from genbench_fid.metric_kid import KidConfig, compute_kid
 from genbench_fid.sample_features import extractor_name
@@ -82,7 +82,7 @@ def test_reference_statistics_are_computed_once(
 ) -> None:
     first = fid(Replay(digits.train.images), digits, registry, shared_cache, n_samples=100)
     computed = []
-    monkeypatch.setattr("genbench.features.feature_statistics", lambda *args: computed.append(1))
+    monkeypatch.setattr("genbench.toolkit.features.feature_statistics", lambda *args: computed.append(1))
     second = fid(Replay(digits.train.images), digits, registry, shared_cache, n_samples=100, batch_size=33)
     assert not computed  # the reference came from the cache; only the 100 samples' statistics are computed here
     assert second.provenance["reference_statistics_key"] == first.provenance["reference_statistics_key"]
@@ -137,12 +137,12 @@ def test_the_default_extractor_is_inception_without_labels(digits: Dataset, regi
 
 def test_metric_specs_require_sampling(registry: Registry) -> None:
     for name in ("fid", "kid"):
-        assert registry.metric(name).requires_any == frozenset({genbench.SAMPLE})
+        assert registry.get(METRIC, name).requires_any == frozenset({genbench.SAMPLE})
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "MNIST").is_dir(), reason=f"no MNIST files under {SHARED_DATA}")
 def test_on_mnist_a_fitted_model_scores_far_below_an_untrained_one(registry: Registry, shared_cache: Path) -> None:
-    mnist = registry.dataset("mnist").load(DatasetOptions(root=SHARED_DATA))
+    mnist = registry.get(DATASET, "mnist").load(DatasetOptions(root=SHARED_DATA))
     fitted, untrained = fitted_and_untrained(mnist)
     good = fid(fitted, mnist, registry, shared_cache, n_samples=300)
     bad = fid(untrained, mnist, registry, shared_cache, n_samples=300)

@@ -18,9 +18,9 @@ import faults
 import pytest
 
 import genbench
-from genbench.store import remove_stale_temporaries
+from genbench.toolkit.files import remove_stale_temporaries
 
-#: Trials of the slow tier: the issue asks for at least ten.
+#: Trials of the slow tier: at least ten, so that a crash at a rare moment shows.
 SLOW_TRIALS = 10
 
 

@@ -15,8 +15,8 @@ from torch_fidelity.metric_prc import calculate_precision_recall_full
 import genbench
 from conftest import Replay
 from genbench import Dataset, EvalContext, GenbenchError
-from genbench.features import FeatureExtractor, load_extractor
-from genbench.plugins import Registry
+from genbench.registry import Registry
+from genbench.toolkit.features import FeatureExtractor, load_extractor
 from genbench_fid.metric_fid import FidConfig, compute_fid
 from genbench_fid.metric_is import IsConfig, compute_is, inception_score
 from genbench_fid.metric_kid import KidConfig, compute_kid

@@ -18,8 +18,8 @@ import torch
 
 import genbench
 from genbench import Dataset, EvalContext, FitContext, GenbenchError
-from genbench.plugins import Registry, load_plugins
-from genbench.stats import kernel_inception_distance
+from genbench.registry import Registry, load_plugins
+from genbench.toolkit.stats import kernel_inception_distance
 from genbench_fid.metric_kid import KidConfig, compute_kid
 from genbench_independent import IndependentConfig, IndependentPixels
 

@@ -68,7 +68,7 @@ def test_plugin_modules_import_no_heavy_library_when_loaded(tmp_path: Path) -> N
     """Loading every installed plugin (entry points) imports none of them; each hook only describes."""
     probe = (
         "import sys, json\n"
-        "from genbench.plugins import load_plugins\n"
+        "from genbench.registry import load_plugins\n"
         "registry = load_plugins()\n"
         "assert not registry.broken, registry.broken\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from genbench import DataInfo, EvalContext, FitContext, ImageData, NotApplicable
-from genbench.data import make_dataset
-from genbench.stats import bits_per_dim, log_mean_exp
+from genbench.toolkit.data import make_dataset
+from genbench.toolkit.stats import bits_per_dim, log_mean_exp
 from genbench_independent import IndependentConfig, IndependentPixels
 from genbench_likelihood import NllConfig, bpd_metric, nll_metric
 from genbench_sample_time import SampleTimeConfig, seconds_per_image

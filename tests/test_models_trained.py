@@ -15,7 +15,7 @@ import torch
 
 from conftest import cpu_context
 from genbench import Dataset
-from genbench.stats import feature_statistics, frechet_distance
+from genbench.toolkit.stats import feature_statistics, frechet_distance
 from genbench_gan import GAN, GANConfig
 from genbench_independent import IndependentConfig, IndependentPixels
 from genbench_pixelcnn import PixelCNN, PixelCNNConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genbench.nn import (
+from genbench.toolkit.nn import (
     MaskedConv2d,
     bernoulli_log_prob,
     categorical_log_prob,

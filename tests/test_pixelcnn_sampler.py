@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from genbench import DataInfo, EvalContext, GenbenchError, ImageData
-from genbench.data import make_dataset
-from genbench.nn import levels_to_unit
+from genbench.toolkit.data import make_dataset
+from genbench.toolkit.nn import levels_to_unit
 from genbench_pixelcnn import PixelCNN, PixelCNNConfig
 from genbench_pixelcnn.sampler_cached import RowSampler, cached_logits, draw_by_inverse_cdf, sample_on_device
 from genbench_sample_time import SampleTimeConfig, seconds_per_image

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from genbench.plugins import load_plugins
+from genbench.registry import load_plugins
 from genbench.testing import FAIL, PASS, checks_for
 
 DOC = REPO / "docs" / "plugins.md"
@@ -79,7 +79,7 @@ def test_the_hook_reference_matches_the_docstrings() -> None:
         import hook_reference
     finally:
         sys.path.remove(str(REPO / "scripts"))
-    from genbench import hookspecs
+    from genbench.contract import hookspecs
 
     document = DOC.read_text(encoding="utf-8")
     expected = hook_reference.replaced(document, hook_reference.hook_section(hookspecs))

@@ -9,7 +9,7 @@ import pytest
 
 from genbench import GenbenchError, PluginError
 from genbench.cli import main
-from genbench.plugins import DATASET, METRIC, MODEL, load_plugins
+from genbench.registry import DATASET, METRIC, MODEL, load_plugins
 
 BUILT_IN_MODELS = {"independent"}
 
@@ -84,9 +84,9 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both(fake_distribution
 
 def test_unknown_name_suggests_close_ones(registry) -> None:
     with pytest.raises(GenbenchError, match=r"Did you mean 'independent'\? Available: .*independent"):
-        registry.model("independant")
+        registry.get(MODEL, "independant")
     with pytest.raises(GenbenchError, match=r"unknown metric 'zzz'\. Available: "):
-        registry.metric("zzz")
+        registry.get(METRIC, "zzz")
 
 
 def test_autoload_can_be_switched_off_and_p_loads_a_module(monkeypatch) -> None:

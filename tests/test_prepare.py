@@ -1,6 +1,6 @@
 """``prepare`` finds every mistake before any cell runs: models are built for the data, metric options checked.
 
-And the run of issue 9, three built-ins on 32x32 RGB images from a folder, finishes with every cell ok.
+And a run of three built-ins on 32x32 RGB images from a folder finishes with every cell ok.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from test_cli import genbench as genbench_cli
 import genbench
 from genbench import GenbenchError
 from genbench.api import run_request
-from genbench.config import RunRequest
-from genbench.runner import prepare
+from genbench.contract.request import RunRequest
+from genbench.runner.prepare import prepare
 from genbench_fid.feature_extractor_inception import WEIGHTS_VARIABLE
 
 
@@ -151,14 +151,14 @@ def test_a_metric_that_applies_to_no_model_needs_nothing_at_prepare(
 def test_vae_gan_and_pixelcnn_on_32x32_rgb_pngs_finish_with_every_cell_ok(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 9's run: before, PixelCNN refused 3-channel data after the VAE and the GAN had trained.
+    """Three built-ins on RGB images from a folder: PixelCNN once refused 3-channel data after the others trained.
 
     The plain PixelCNN sampler costs 3,072 network passes per 32x32 RGB batch: the 64-image grid of the default
     width takes hours on one CPU core (6.6 s a pass here). So this test keeps the run's code path and shrinks
     what is sampled: a 2-image grid, one timed image, and PixelCNN widths that still need rounding for RGB
     (4 -> 6); the default configs are built for this data by prepare and tested on every shape elsewhere.
     """
-    monkeypatch.setattr("genbench.runner.SAMPLE_GRID_SIZE", 2)
+    monkeypatch.setattr("genbench.runner.grids.SAMPLE_GRID_SIZE", 2)
     data = write_pngs(tmp_path / "pngs", 10, 32)
     frame = genbench.run(
         ["vae", "gan", "pixelcnn"],

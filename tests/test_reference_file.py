@@ -18,13 +18,9 @@ import genbench
 from conftest import TESTS
 from genbench import Dataset, EvalContext, GenbenchError
 from genbench.cli import main
-from genbench.plugins import Registry
-from genbench.reference_file import (
-    StatsRequest,
-    read_reference_statistics,
-    write_reference_statistics,
-    write_stats,
-)
+from genbench.registry import Registry
+from genbench.runner.statistics import StatsRequest, write_stats
+from genbench.toolkit.reference import read_reference_statistics, write_reference_statistics
 from genbench_fid.metric_fid import FidConfig, compute_fid
 
 

@@ -19,8 +19,9 @@ import pytest
 
 import genbench
 from genbench import report
-from genbench.stats import confidence_interval
-from genbench.store import load_results, write_checked_json
+from genbench.store.frame import load_results
+from genbench.toolkit.files import write_checked_json
+from genbench.toolkit.stats import confidence_interval
 
 SEEDS = [0, 1, 2]
 Cell = dict[str, Any]
@@ -409,8 +410,8 @@ def test_paths_without_runs_are_user_errors(tmp_path: Path) -> None:
 def test_plots_draw_control_characters_from_an_edited_run_as_escapes_without_warnings() -> None:
     # A run folder is untrusted: a model name or curve key edited to hold ESC or BEL has no glyph, and matplotlib
     # would warn for each (an error under this suite's filterwarnings). The plots draw their escapes instead.
+    from genbench.contract import Column
     from genbench.report.plots import Point, draw_curves, draw_quality_speed, figure_png
-    from genbench.types import Column
 
     points = [Point("vae\x1b[2J", 1e-3, 80.0, 1.0), Point("gan\x07", 1e-4, 90.0, 2.0)]
     quality, speed = Column("nll\x1b", "nats", False), Column("sample_time", "s", False)

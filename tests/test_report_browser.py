@@ -18,7 +18,7 @@ from PIL import Image, ImageStat
 import genbench
 from conftest import REPO
 from genbench import report
-from genbench.store import write_checked_json
+from genbench.toolkit.files import write_checked_json
 
 HOSTILE = "<script>document.title='owned'</script>"
 

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import genbench
-from genbench.config import RunRequest
-from genbench.runner import execute, prepare
-from genbench.store import RunDirectory
+from genbench.contract.request import RunRequest
+from genbench.runner.driver import execute
+from genbench.runner.prepare import prepare
+from genbench.store.layout import RunDirectory
 
 
 def run_independent(tmp_path: Path, **kwargs: object) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def test_rerun_loads_checkpoints_and_reuses_records(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import genbench.runner as runner
+    import genbench.runner.cell as runner
 
     real_run_cell = runner.run_cell
     calls: list[int] = []
@@ -128,7 +129,7 @@ def test_option_for_a_model_not_in_the_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_nan_loss_fails_the_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genbench.training import train_epochs
+    from genbench.toolkit.training import train_epochs
     from genbench_independent import IndependentPixels
 
     def diverge(self, train, ctx):  # type: ignore[no-untyped-def]

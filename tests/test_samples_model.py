@@ -17,9 +17,9 @@ from PIL import Image
 import genbench
 from genbench import DataInfo, Dataset, GenbenchError, NotApplicable
 from genbench.cli import build_parser, main, request_from_args
-from genbench.config import RunRequest
-from genbench.plugins import Registry
-from genbench.runner import prepare
+from genbench.contract.request import RunRequest
+from genbench.registry import DATASET, Registry
+from genbench.runner.prepare import prepare
 from genbench_samples import SamplesConfig, StoredSamples, to_levels
 
 DIGITS = DataInfo((1, 8, 8), 17)
@@ -154,7 +154,7 @@ def fid_run(tmp_path_factory: pytest.TempPathFactory, registry: Registry, shared
     # The runner caches beside the results: link that to the session's cache, so the classifier is trained once.
     (folder / "results").mkdir()
     (folder / "results" / ".cache").symlink_to(shared_cache, target_is_directory=True)
-    digits = registry.dataset("digits").load(genbench.DatasetOptions())
+    digits = registry.get(DATASET, "digits").load(genbench.DatasetOptions())
     sets = {
         "test_split": save_npz(folder / "test.npz", digits.test.images),
         "train_split": save_png_folder(folder / "train_png", digits.train.images, digits.train.levels),

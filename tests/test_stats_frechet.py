@@ -1,4 +1,4 @@
-"""genbench.stats.frechet_distance and feature_statistics on synthetic inputs with known answers."""
+"""genbench.toolkit.stats.frechet_distance and feature_statistics on synthetic inputs with known answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 import scipy.linalg
 
-from genbench.stats import feature_statistics, frechet_distance
+from genbench.toolkit.stats import feature_statistics, frechet_distance
 
 Array = npt.NDArray[np.float64]
 

@@ -3,6 +3,8 @@ end to end on a small stand-in of its data set (a few hundred images the test wr
 
 from __future__ import annotations
 
+import dataclasses
+
 import gzip
 import json
 import struct
@@ -14,7 +16,7 @@ import pytest
 from genbench import GenbenchError
 from genbench.api import run_request
 from genbench.cli import build_parser, main, request_from_args
-from genbench.plugins import DATASET, Registry, load_plugins
+from genbench.registry import DATASET, Registry, load_plugins
 from genbench.suites import load_suite, parse_suite, suite_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,13 +54,15 @@ def test_the_digits_suite_is_the_default_run(registry: Registry) -> None:
     parser = build_parser(registry)[0]
     default = request_from_args(parser.parse_args(["run"]))
     suite = request_from_args(parser.parse_args(["run", "--suite", "digits"]))
+    assert default.models == []  # none named: prepare takes those the plugins offer as defaults
     assert (suite.models, suite.dataset, suite.seeds, suite.metrics) == (
-        default.models,
+        registry.default_models(),
         default.dataset,
         default.seeds,
         default.metrics,
     )
-    assert suite.run_name() == default.run_name()  # so --suite digits resumes the default run
+    resolved = dataclasses.replace(default, models=registry.default_models())
+    assert suite.run_name() == resolved.run_name()  # so --suite digits resumes the default run
 
 
 def test_metadata_mistakes_in_a_suite_file_are_explained() -> None:

@@ -17,7 +17,7 @@ import pytest
 import curve_recorder
 import genbench
 from genbench.cli import main
-from genbench.types import GenbenchError
+from genbench.contract import GenbenchError
 
 #: Two models: one whose curve has one point (independent), one trained for a few epochs (vae).
 MODELS = ["independent", "vae"]

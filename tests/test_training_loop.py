@@ -22,8 +22,9 @@ import torch
 import genbench_gan
 import genbench_pixelcnn
 import genbench_vae
-from genbench import Dataset, FitContext, ImageData, TrainingDiverged, devices
-from genbench.training import EpochTotals, images_for_training, iterate_minibatches, train_epochs
+from genbench import Dataset, FitContext, ImageData, TrainingDiverged
+from genbench.toolkit import devices
+from genbench.toolkit.training import EpochTotals, images_for_training, iterate_minibatches, train_epochs
 
 
 def reference_train_epochs(

@@ -19,11 +19,11 @@ import pytest
 import genbench
 from genbench import GenbenchError
 from genbench.cli import main
-from genbench.runner import curve_point
-from genbench.store import write_checked_json, write_json_atomic
-from genbench.text import markdown_safe, terminal_safe
-from genbench.types import TrainingDiverged
-from genbench.validation import check_value, field_hints, non_finite_paths
+from genbench.contract import TrainingDiverged
+from genbench.runner.cell import curve_point
+from genbench.toolkit.checks import check_value, field_hints, non_finite_paths
+from genbench.toolkit.files import write_checked_json, write_json_atomic
+from genbench.toolkit.text import markdown_safe, terminal_safe
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J[click](javascript:alert(1))<img src=x>|`x`"
 

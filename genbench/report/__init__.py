@@ -1,7 +1,7 @@
 """Leaderboards: the cells of one or many runs aggregated over seeds, as Markdown, self-contained HTML and text.
 
 Every number is the mean over seeds ± the half-width of its 95% confidence interval (Student t with n - 1
-degrees of freedom, see ``genbench.stats.confidence_interval``); one seed shows its value and says that it has
+degrees of freedom, see ``genbench.toolkit.stats.confidence_interval``); one seed shows its value and says that it has
 no interval. Failed cells are counted and their errors shown beside the model; a column that does not apply
 shows N/A with the reason the metric gave.
 
@@ -63,7 +63,7 @@ from genbench.report.files import (
     write_run_leaderboard,
 )
 from genbench.report.html import render_html
-from genbench.report.leaderboard import QUALITY_COLUMNS, Leaderboard, build_leaderboard, column_specs
+from genbench.report.leaderboard import Leaderboard, build_leaderboard, column_specs
 from genbench.report.markdown import render_markdown
 from genbench.report.plots import (
     SPEED_COLUMN,
@@ -112,7 +112,6 @@ __all__ = [
     "MARKDOWN_NAME",
     "MEASUREMENT_FIELDS",
     "PER_MODEL_FIELDS",
-    "QUALITY_COLUMNS",
     "SPEED_COLUMN",
     "SUMMARY_COLUMNS",
     "TRAIN_TIME",

@@ -1,7 +1,7 @@
 """Statistics over seeds: the mean, standard deviation and confidence half-width of every (data set, model, column).
 
 Every number is the mean over seeds ± the half-width of its 95% confidence interval (Student t with n - 1
-degrees of freedom, see ``genbench.stats.confidence_interval``). Failed cells are left out of the statistics and
+degrees of freedom, see ``genbench.toolkit.stats.confidence_interval``). Failed cells are left out of the statistics and
 counted, with their errors; a column that does not apply keeps the reason the metric gave.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from genbench.contract import CellRecord, Column
 from genbench.report.runs import dataset_label, model_labels
-from genbench.stats import confidence_interval
-from genbench.store import BASE_COLUMNS, NOT_APPLICABLE_COLUMN
-from genbench.types import CellRecord, Column
+from genbench.store.records import BASE_COLUMNS, NOT_APPLICABLE_COLUMN
+from genbench.toolkit.stats import confidence_interval
 
 if TYPE_CHECKING:
     import pandas as pd

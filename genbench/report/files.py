@@ -11,8 +11,9 @@ from genbench.report.html import render_html
 from genbench.report.leaderboard import Leaderboard, build_leaderboard
 from genbench.report.markdown import render_markdown
 from genbench.report.terminal import format_leaderboard
-from genbench.store import check_writable_folder, write_atomic
-from genbench.text import terminal_safe
+from genbench.store.layout import check_writable_folder
+from genbench.toolkit.files import write_atomic
+from genbench.toolkit.text import terminal_safe
 
 MARKDOWN_NAME, HTML_NAME = "leaderboard.md", "leaderboard.html"
 

@@ -25,7 +25,7 @@ from genbench.report.plots import (
     quality_speed_points,
 )
 from genbench.report.tables import TableCell, interval_legend, protocol_sections, table_rows
-from genbench.store import RunDirectory
+from genbench.store.layout import RunDirectory
 
 if TYPE_CHECKING:
     import jinja2
@@ -142,9 +142,9 @@ def sample_images(leaderboard: Leaderboard, dataset: str, model: str) -> list[Im
     entries = sorted(entries_of(leaderboard, dataset, model), key=lambda e: (e.record.status != "ok", e.record.seed))
     for entry in entries:
         directory = RunDirectory(entry.run.root)
-        samples = entry.run.root / "samples" / f"{entry.record.cell_id}.png"
+        samples = directory.sample_grid_path(entry.record.cell_id)
         if samples.is_file() and directory.inside(samples):
-            real = entry.run.root / "samples" / f"real-{entry.record.dataset}.png"
+            real = directory.real_grid_path(entry.record.dataset)
             images = [_file_image(samples, f"{model}, seed {entry.record.seed}", "samples")]
             if real.is_file() and directory.inside(real):
                 images.append(_file_image(real, "real test images", "real"))

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genbench.contract import Column, GenbenchError
 from genbench.report.aggregate import CONFIDENCE, TRAIN_TIME, TRAIN_TIME_COLUMN, cells_of_records, summarize
 from genbench.report.protocol import check_protocols
 from genbench.report.runs import Entry, Run, find_run_dirs, label_entries, latest_per_seed, missing_notes, read_run
-from genbench.types import Column, GenbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The quality axis of the quality-versus-speed plot and the column rows are ranked by, in order of preference.
-QUALITY_COLUMNS = ("fid", "bpd", "nll")
+#: Ranks of the columns of runs written before columns declared their own (``Column.rank``), so that their
+#: leaderboards order rows as they always did.
+RANKS_OF_EARLIER_RUNS = {"fid": 0, "bpd": 1, "nll": 2}
 
 
 @dataclass
@@ -73,8 +74,13 @@ class Leaderboard:
     def ranking_column(self, dataset: str) -> str | None:
         """The quality column rows are ordered by: fid, else bpd, else nll, else the first measured column."""
         measured = [c for c in self.columns if c in self.specs and self.measured(dataset, c)]
-        preferred = [c for c in QUALITY_COLUMNS if c in measured]
-        return next(iter(preferred or measured), None)
+        return next(iter(self.quality_columns(dataset) or measured), None)
+
+    def quality_columns(self, dataset: str) -> list[str]:
+        """The measured columns that declare a rank (``Column.rank``), best rank first."""
+        declared = [c for c in self.columns if self.specs.get(c, _UNRANKED).rank is not None]
+        ranked = [c for c in declared if self.measured(dataset, c)]
+        return sorted(ranked, key=lambda c: self.specs[c].rank or 0)
 
     def best(self, dataset: str, column: str) -> set[str]:
         """The models with the best mean of a column (ties share it); none where the direction is unknown."""
@@ -109,7 +115,9 @@ def column_specs(runs: Sequence[Run]) -> dict[str, Column]:
     known = {f.name for f in dataclasses.fields(Column)}
     for run in runs:
         for name, raw in run.info.get("column_specs", {}).items():
-            spec = Column(**{key: value for key, value in raw.items() if key in known})
+            fields = {key: value for key, value in raw.items() if key in known}
+            fields.setdefault("rank", RANKS_OF_EARLIER_RUNS.get(name))
+            spec = Column(**fields)
             earlier = specs.setdefault(name, (spec, run.root))
             if (earlier[0].unit, earlier[0].higher_is_better) != (spec.unit, spec.higher_is_better):
                 raise GenbenchError(
@@ -117,6 +125,9 @@ def column_specs(runs: Sequence[Run]) -> dict[str, Column]:
                     f"{run.root}: different plugins wrote it; report these runs separately"
                 )
     return {name: spec for name, (spec, _) in specs.items()}
+
+
+_UNRANKED = Column("", "", higher_is_better=False)
 
 
 def _direction(spec: Column) -> str:

@@ -1,6 +1,6 @@
 """leaderboard.md: the tables (mean ± half-width, failed counts, N/A reasons), notes and the protocol.
 
-Everything a plugin or a run folder wrote goes through ``genbench.text.markdown_safe``: no link, no HTML, no
+Everything a plugin or a run folder wrote goes through ``genbench.toolkit.text.markdown_safe``: no link, no HTML, no
 table break survives into the file.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from genbench.report.leaderboard import Leaderboard
 from genbench.report.tables import TableCell, interval_legend, protocol_sections, table_rows
-from genbench.text import markdown_safe
+from genbench.toolkit.text import markdown_safe
 
 
 def render_markdown(leaderboard: Leaderboard) -> str:

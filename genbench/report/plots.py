@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from genbench.report.leaderboard import QUALITY_COLUMNS, Leaderboard
+from genbench.contract import Column
+from genbench.report.leaderboard import Leaderboard
 from genbench.report.runs import Entry
-from genbench.text import terminal_safe
-from genbench.types import Column
+from genbench.toolkit.text import terminal_safe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,7 +42,7 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) 
 
 def quality_speed_points(leaderboard: Leaderboard, dataset: str) -> tuple[str, list[Point]] | None:
     """FID (else bpd) against sample time, per model that measured both; None where there is nothing to plot."""
-    quality = next((c for c in QUALITY_COLUMNS[:2] if leaderboard.measured(dataset, c)), None)
+    quality = next(iter(leaderboard.quality_columns(dataset)[:2]), None)
     if quality is None or not leaderboard.measured(dataset, SPEED_COLUMN):
         return None
     points = []

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from genbench.contract import CellRecord, GenbenchError
 from genbench.report.aggregate import TRAIN_TIME
 from genbench.report.runs import Entry, canonical
-from genbench.types import CellRecord, GenbenchError
 
 #: Provenance fields that record what a measurement found or where it cached things, not how it measured.
 MEASUREMENT_FIELDS = frozenset({"seconds", "elapsed", "duration", "wall_time", "cache", "cache_path", "cached"})

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genbench.store import RunDirectory, read_records
-from genbench.types import CellRecord, GenbenchError
+from genbench.contract import CellRecord, GenbenchError
+from genbench.store.layout import RunDirectory, read_records
 
 
 @dataclass(frozen=True)

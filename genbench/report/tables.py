@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genbench.contract import CellRecord, Column
 from genbench.report.aggregate import TRAIN_TIME
 from genbench.report.leaderboard import Leaderboard
 from genbench.report.protocol import plain
 from genbench.report.runs import Run
-from genbench.types import CellRecord, Column
 
 
 def format_estimate(summary: Mapping[str, Any]) -> str:
@@ -185,7 +185,7 @@ def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
 
 
 def _origin_fields(record: CellRecord) -> dict[str, str]:
-    """Where a model made elsewhere came from (genbench.origins): the kind, the file and its SHA-256."""
+    """Where a model made elsewhere came from (genbench.runner.external): the kind, the file and its SHA-256."""
     origin = record.provenance.get("origin")
     if not isinstance(origin, dict):
         return {}

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from genbench.report.leaderboard import Leaderboard
 from genbench.report.tables import TableCell, table_rows
-from genbench.text import terminal_safe
+from genbench.toolkit.text import terminal_safe
 
 
 def format_leaderboard(leaderboard: Leaderboard) -> str:

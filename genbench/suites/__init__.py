@@ -11,15 +11,18 @@ Only the standard library and genbench's config are imported: listing suites mus
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from genbench.config import RunRequest, apply_suite, read_suite, suite_setting_names
-from genbench.types import GenbenchError
+from genbench.config import apply_suite, check_setting_names, read_suite
+from genbench.contract import GenbenchError
+from genbench.contract.request import RunRequest
 
 #: Keys that describe a suite rather than set up a run.
 METADATA_KEYS = ("name", "version", "description", "reference")
@@ -66,7 +69,7 @@ def load_suite(name: str) -> Suite:
     """The packaged suite ``name``; an unknown name is a one-line error with "did you mean" and the list."""
     files = suite_files()
     if name not in files:
-        from genbench.plugins import unknown_name_message  # here, not at the top: it pulls in pluggy
+        from genbench.registry import unknown_name_message  # here, not at the top: it pulls in pluggy
 
         raise GenbenchError(unknown_name_message("suite", name, sorted(files)) + " List them with: genbench suites")
     return parse_suite(name, files[name])
@@ -88,17 +91,19 @@ def parse_suite(name: str, text: str) -> Suite:
     reference = metadata["reference"] or {}
     if not isinstance(reference, dict):
         raise GenbenchError(f"suite {name!r}: [reference] must be a table")
-    unknown = sorted(set(data) - suite_setting_names())
-    if unknown:
-        raise GenbenchError(f"suite {name!r}: unknown settings {unknown}; known: {sorted(suite_setting_names())}")
+    check_setting_names(data, f"suite {name!r}")
     return Suite(name, metadata["version"], metadata["description"], data, reference, text)
 
 
-def layered_request(suite: str | None, config: Path | None) -> RunRequest:
-    """Defaults < packaged suite < config file; the command line is applied on top by the caller.
+def layered_request(suite: str | None, config: Path | None, given: Mapping[str, Any] | None = None) -> RunRequest:
+    """The one layering of a run's settings, for the command line and ``genbench.run`` alike: defaults <
+    packaged suite < config file < ``given`` (the flags, or the API's arguments).
 
-    Option tables merge key by key: a config file's ``[metric.fid] n_samples = 500`` changes that one option of the
-    suite's ``[metric.fid]`` and keeps its extractor and reference split.
+    ``given`` holds ``RunRequest`` fields, already parsed; a value of None is one not given. Option tables merge
+    key by key: a config file's ``[metric.fid] n_samples = 500`` changes that one option of the suite's
+    ``[metric.fid]`` and keeps its extractor and reference split; a flag's option table does the same over both.
+    Plugins are added to those the layers load, and checkpoints and sample sets to those they name. A suite's
+    option tables for models and metrics that the final request does not run are dropped.
     """
     request = RunRequest()
     if suite is not None:
@@ -110,6 +115,18 @@ def layered_request(suite: str | None, config: Path | None) -> RunRequest:
         apply_suite(request, read_suite(config), config)
         request.model_options = merged_tables(below[0], request.model_options)
         request.metric_options = merged_tables(below[1], request.metric_options)
+    flags = {key: value for key, value in (given or {}).items() if value is not None}
+    unknown = sorted(set(flags) - {f.name for f in dataclasses.fields(RunRequest)})
+    if unknown:
+        raise TypeError(f"layered_request: {unknown} are not RunRequest fields")
+    request.model_options = merged_tables(request.model_options, flags.pop("model_options", {}))
+    request.metric_options = merged_tables(request.metric_options, flags.pop("metric_options", {}))
+    request.plugins = list(dict.fromkeys([*request.plugins, *flags.pop("plugins", [])]))
+    request.checkpoints.update(flags.pop("checkpoints", {}))
+    request.sample_sets.update(flags.pop("sample_sets", {}))
+    for key, value in flags.items():
+        setattr(request, key, value)
+    drop_unused_suite_options(request, suite, config)
     return request
 
 
@@ -128,12 +145,6 @@ def suites_table() -> list[tuple[str, str, str]]:
     return rows
 
 
-def layers_set(key: str, suite: str | None, config: Path | None) -> bool:
-    """Whether the packaged suite or the config file sets ``key`` (rather than leaving the default)."""
-    in_suite = suite is not None and key in load_suite(suite).settings
-    return in_suite or (config is not None and key in read_suite(config))
-
-
 def drop_unused_suite_options(request: RunRequest, suite: str | None, config: Path | None) -> None:
     """Drop a suite's option tables for models and metrics that the final request does not run.
 
@@ -149,6 +160,8 @@ def drop_unused_suite_options(request: RunRequest, suite: str | None, config: Pa
         ("metric", request.metric_options, request.metrics),
     ):
         if used is None:  # every installed metric runs
+            continue
+        if label == "model" and not used and not request.sample_sets:  # the default models, chosen by prepare
             continue
         suite_only = set(settings.get(label, {})) - set(from_config.get(label, {}))
         for name in suite_only - set(used):

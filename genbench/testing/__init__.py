@@ -3,10 +3,9 @@
 Run them in a plugin's own tests, one pytest test per check::
 
     import pytest
-    from genbench.plugins import load_plugins
-    from genbench.testing import model_checks
+    from genbench.testing import MODEL, load_plugins, model_checks
 
-    @pytest.mark.parametrize("check", model_checks(load_plugins().model("made"), {"hidden": 32}), ids=str)
+    @pytest.mark.parametrize("check", model_checks(load_plugins().get(MODEL, "made"), {"hidden": 32}), ids=str)
     def test_made_conforms(check):
         check.run()  # raises ConformanceError on a failure; skips a check that does not apply
 
@@ -18,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genbench.plugins import DATASET, EXTRACTOR, KINDS, METRIC, MODEL, Registry, unknown_name_message
+from genbench.contract import DatasetOptions, GenbenchError
+from genbench.registry import DATASET, EXTRACTOR, KINDS, METRIC, MODEL, Registry, load_plugins, unknown_name_message
 from genbench.testing.core import (
     FAIL,
     PASS,
@@ -35,10 +35,13 @@ from genbench.testing.data import dataset_checks, extractor_checks
 from genbench.testing.metrics import metric_checks
 from genbench.testing.models import model_checks
 from genbench.testing.probe import ProbeModel
-from genbench.types import DatasetOptions, GenbenchError
 
 __all__ = [
+    "DATASET",
+    "EXTRACTOR",
     "FAIL",
+    "METRIC",
+    "MODEL",
     "PASS",
     "SKIP",
     "Check",
@@ -50,6 +53,7 @@ __all__ = [
     "checks_for",
     "dataset_checks",
     "extractor_checks",
+    "load_plugins",
     "metric_checks",
     "model_checks",
     "synthetic_dataset",
@@ -72,10 +76,10 @@ def checks_for(
     a GenbenchError with "did you mean" when no installed plugin provides it."""
     checks: list[Check] = []
     if name in registry.names(MODEL):
-        checks += model_checks(registry.model(name), model_options, device=device)
+        checks += model_checks(registry.get(MODEL, name), model_options, device=device)
     if name in registry.names(METRIC):
         checks += metric_checks(
-            registry.metric(name),
+            registry.get(METRIC, name),
             registry,
             metric_options,
             plugin_options=plugin_options,
@@ -83,7 +87,7 @@ def checks_for(
             cache_dir=cache_dir,
         )
     if name in registry.names(DATASET):
-        checks += dataset_checks(registry.dataset(name), dataset_options)
+        checks += dataset_checks(registry.get(DATASET, name), dataset_options)
     if name in registry.names(EXTRACTOR):
         checks += extractor_checks(
             registry.extractor(name), registry, plugin_options=plugin_options, device=device, cache_dir=cache_dir

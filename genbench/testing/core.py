@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import torch
 
-from genbench.data import make_dataset
-from genbench.types import DataInfo, Dataset, GenbenchError, ImageData
+from genbench.contract import DataInfo, Dataset, GenbenchError, ImageData
+from genbench.toolkit.data import make_dataset
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 Status = Literal["pass", "fail", "skip"]

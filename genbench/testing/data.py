@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genbench.plugins import Registry
-from genbench.testing.core import Check, Skipped, json_problem, require, synthetic_dataset, synthetic_images
-from genbench.types import (
+from genbench.contract import (
     Dataset,
     DatasetOptions,
     DatasetSpec,
@@ -21,6 +19,8 @@ from genbench.types import (
     ExtractorSpec,
     ImageData,
 )
+from genbench.registry import Registry
+from genbench.testing.core import Check, Skipped, json_problem, require, synthetic_dataset, synthetic_images
 
 # ------------------------------------------------------------------------------------------------ data sets
 

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from genbench.config import resolve_config
-from genbench.plugins import Registry
+from genbench.contract import CAPABILITIES, Dataset, EvalContext, MetricResult, MetricSpec, NotApplicable
+from genbench.registry import Registry
 from genbench.testing.core import (
     Check,
     ConformanceError,
@@ -26,7 +27,6 @@ from genbench.testing.core import (
     synthetic_dataset,
 )
 from genbench.testing.probe import ProbeModel
-from genbench.types import CAPABILITIES, Dataset, EvalContext, MetricResult, MetricSpec, NotApplicable
 
 
 class MetricSubject:

@@ -17,10 +17,7 @@ from typing import Any
 import torch
 
 from genbench.config import resolve_config
-from genbench.runner import curve_point, seed_everything
-from genbench.store import RunDirectory
-from genbench.testing.core import Check, ConformanceError, Skipped, all_images, options_text, require, synthetic_images
-from genbench.types import (
+from genbench.contract import (
     CAPABILITIES,
     ELBO,
     LOG_LIKELIHOOD,
@@ -31,6 +28,9 @@ from genbench.types import (
     ImageData,
     ModelSpec,
 )
+from genbench.runner.cell import curve_point, seed_everything
+from genbench.store.layout import RunDirectory
+from genbench.testing.core import Check, ConformanceError, Skipped, all_images, options_text, require, synthetic_images
 
 #: The shape most checks use: the digits' (one channel, 8x8, 17 levels).
 DEFAULT_SHAPE = DataInfo((1, 8, 8), 17)

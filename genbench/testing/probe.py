@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from genbench.stats import log_mean_exp
-from genbench.types import CAPABILITIES, DataInfo, ImageData, NotApplicable
+from genbench.contract import CAPABILITIES, DataInfo, ImageData, NotApplicable
+from genbench.toolkit.stats import log_mean_exp
 
 #: ``elbo`` draws its component choices from a generator seeded with this: a fixed function of the data.
 ELBO_SEED = 0

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
-from genbench.data import SPLIT_SEED, binarize, make_dataset
+from genbench.toolkit.data import SPLIT_SEED, binarize, make_dataset
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 #: The md5sum that https://www.cs.toronto.edu/~kriz/cifar.html publishes for the binary version. (torchvision's

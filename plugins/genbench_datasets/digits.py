@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from genbench import Dataset, DatasetOptions, ImageData
-from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
+from genbench.toolkit.data import SPLIT_SEED, binarize, make_dataset, split_train_test
 
 TEST_FRACTION = 0.2
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
-from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
+from genbench.toolkit.data import SPLIT_SEED, binarize, make_dataset, split_train_test
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 0.2

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
-from genbench.data import SPLIT_SEED, binarize, make_dataset, split_train_test
+from genbench.toolkit.data import SPLIT_SEED, binarize, make_dataset, split_train_test
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -6,7 +6,7 @@ Each module holds one executor; Ray is imported only when the ``ray`` executor r
 from __future__ import annotations
 
 import genbench
-from genbench.executors import ExecutorSpec
+from genbench import ExecutorSpec
 
 from .local import LOCAL
 from .ray_tasks import RAY

@@ -28,21 +28,24 @@ import traceback
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
-from genbench.executors import (
+from genbench import (
     CellOutcome,
     CellTask,
     ExecutorContext,
     ExecutorSpec,
+    GenbenchError,
+    OptionGroup,
     exit_reason,
     failed_outcome,
+    remove_scratch,
+    run_task,
     worker_died,
 )
-from genbench.types import GenbenchError, OptionGroup
-from genbench.workers import available_cores, remove_scratch, run_task, worker_threads
+from genbench.toolkit.devices import available_cores, worker_threads
 
 
 def add_options(options: OptionGroup) -> None:
@@ -203,7 +206,9 @@ def run_locally(ctx: ExecutorContext) -> Iterator[CellOutcome]:
     scratch = tempfile.mkdtemp(prefix="genbench-local-")
     workers = [Worker(placement, scratch) for placement in placements(ctx)]
     if workers:
-        where = f"GPUs {sorted({w.placement.gpu for w in workers})}" if workers[0].placement.gpu else "the CPU"
+        # Every worker has a GPU when the first has one (placements): no None among them.
+        gpus = {cast(str, w.placement.gpu) for w in workers}
+        where = f"GPUs {sorted(gpus)}" if workers[0].placement.gpu else "the CPU"
         ctx.echo(f"local: {len(workers)} workers on {where}, {workers[0].placement.threads} torch threads each")
     waiting = deque((task, 1) for task in ctx.tasks)
     try:

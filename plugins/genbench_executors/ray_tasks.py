@@ -15,14 +15,23 @@ Ray is an optional dependency (``pip install 'genbench[ray]'``) and is imported 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 
-from genbench.executors import CellOutcome, CellTask, ExecutorContext, ExecutorSpec, failed_outcome, worker_died
-from genbench.types import GenbenchError, OptionGroup
-from genbench.workers import run_task
+from genbench import (
+    CellOutcome,
+    CellTask,
+    ExecutorContext,
+    ExecutorSpec,
+    GenbenchError,
+    OptionGroup,
+    failed_outcome,
+    run_task,
+    worker_died,
+)
 
 
 def add_options(options: OptionGroup) -> None:
@@ -76,12 +85,13 @@ def run_on_ray(ctx: ExecutorContext) -> Iterator[CellOutcome]:
 
     started_here = connect(ctx.options["ray_address"])
     cpus = float(ctx.options["cpus_per_cell"])
-    gpus = gpus_per_cell(ctx, ray.cluster_resources())
+    gpus = gpus_per_cell(ctx, ray.cluster_resources())  # type: ignore[no-untyped-call]
     ctx.echo(f"ray: {len(ctx.tasks)} tasks of {cpus:g} CPU and {gpus:g} GPU each on {describe_cluster()}")
     remote = ray.remote(run_cell_task).options(
         num_cpus=cpus, num_gpus=gpus, max_retries=ctx.retries, retry_exceptions=False
     )
-    caches = ray.put(dict(ctx.cache_files))  # in the object store once, fetched once per node
+    cache_files: Mapping[str, bytes] = dict(ctx.cache_files)
+    caches = ray.put(cache_files)  # in the object store once, fetched once per node
     pending = {}
     try:
         for task in ctx.tasks:
@@ -118,7 +128,7 @@ def connect(address: str | None) -> bool:
     # (that is --ray-address auto); it needs no dashboard. A cluster's own settings are its own.
     local = {"address": "local", "include_dashboard": False} if address is None else {"address": address}
     try:
-        ray.init(logging_level="WARNING", log_to_driver=True, **local)
+        ray.init(logging_level=logging.WARNING, log_to_driver=True, **local)
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise GenbenchError(
             f"--ray-address {address}: cannot join the Ray cluster ({first_line(str(error))}); start one with "
@@ -140,8 +150,8 @@ def gpus_per_cell(ctx: ExecutorContext, resources: Mapping[str, float]) -> float
 def describe_cluster() -> str:
     import ray
 
-    resources = ray.cluster_resources()
-    nodes = len([node for node in ray.nodes() if node.get("Alive")])
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    nodes = len([node for node in ray.nodes() if node.get("Alive")])  # type: ignore[no-untyped-call]
     return f"{nodes} node(s), {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from genbench.executors import SERIAL as NAME
-from genbench.executors import CellOutcome, ExecutorContext, ExecutorSpec
+from genbench import CellOutcome, ExecutorContext, ExecutorSpec
+
+NAME = "serial"
 
 
 def run_serially(ctx: ExecutorContext) -> Iterator[CellOutcome]:

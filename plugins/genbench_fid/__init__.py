@@ -30,7 +30,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
         genbench.MetricSpec(
             KEY_METRIC_FID,
             "Fréchet distance of sample and real features (extractor: classifier if labelled, else inception)",
-            (genbench.Column(KEY_METRIC_FID, "distance²", higher_is_better=False),),
+            (genbench.Column(KEY_METRIC_FID, "distance²", higher_is_better=False, rank=0),),
             SAMPLE,
             compute_fid,
             FidConfig,
@@ -99,11 +99,15 @@ def genbench_feature_extractors() -> list[genbench.ExtractorSpec]:
             "InceptionV3 pool3, 2048-d: the standard FID features (torch-fidelity; weights downloaded or a local file)",
             load_inception,
             check=check_inception,
+            default_rank=1,
         ),
         genbench.ExtractorSpec(
             "classifier",
             "penultimate features of a small CNN trained (once, seeded, cached) on the data set's own labels",
             load_classifier,
             check=check_classifier,
+            # On labelled data a classifier trained on the data's own labels sees what Inception cannot in 8x8 digits.
+            default_rank=0,
+            needs_labels=True,
         ),
     ]

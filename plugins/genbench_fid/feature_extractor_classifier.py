@@ -21,9 +21,8 @@ import torch
 from torch import nn
 
 from genbench import Dataset, EvalContext, GenbenchError, ImageData
-from genbench.features import cached_tensors, dataset_fingerprint
-from genbench.plugins import EXTRACTOR
-from genbench.validation import require_at_least, require_positive
+from genbench.toolkit.checks import require_at_least, require_positive
+from genbench.toolkit.features import cached_tensors, dataset_fingerprint
 from genbench_fid.sample_features import FeaturesWithLogits
 
 #: Bump when the network or the training loop changes: every cached classifier is then trained again.
@@ -158,7 +157,7 @@ def load_classifier(dataset: Dataset, ctx: EvalContext) -> tuple[FeaturesWithLog
         "levels": train.levels,
         "classes": classes,
         # The plugin's own code: an edited training loop trains the classifier again, version bump or not.
-        "plugin_source": ctx.registry.plugin_of(EXTRACTOR, "classifier").source_hash,
+        "plugin_source": ctx.registry.extractor_source("classifier"),
     }
 
     def train_and_measure() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
-from genbench.features import FeatureExtractor, reference_statistics
-from genbench.reference_file import extractor_mismatch, read_reference_statistics
-from genbench.stats import feature_statistics, frechet_distance
+from genbench.toolkit.features import FeatureExtractor, reference_statistics
+from genbench.toolkit.reference import extractor_mismatch, read_reference_statistics
+from genbench.toolkit.stats import feature_statistics, frechet_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genbench import EvalContext, GenerativeModel, MetricResult
-from genbench.stats import kernel_inception_distance
-from genbench.validation import require_at_least
+from genbench.toolkit.checks import require_at_least
+from genbench.toolkit.stats import kernel_inception_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
-from genbench.validation import require_at_least
+from genbench.toolkit.checks import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     real_features,

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel
-from genbench.devices import eval_batch_size
-from genbench.features import FeatureExtractor, generated_features, load_extractor, reference_features
-from genbench.validation import require_at_least
+from genbench.toolkit.checks import require_at_least
+from genbench.toolkit.devices import eval_batch_size
+from genbench.toolkit.features import FeatureExtractor, generated_features, load_extractor, reference_features
 
 #: Generated images by default: as many as the test split has, up to this. FID is biased upward by a term that
 #: shrinks like 1/n (Chong & Forsyth 2020), so models are comparable only at one n; matching the real count
@@ -76,7 +76,7 @@ class SampleOutputs:
 def extractor_name(config: SampleFeatureConfig, ctx: EvalContext) -> str:
     if config.extractor is not None:
         return config.extractor
-    return "classifier" if ctx.dataset.train.labels is not None else "inception"
+    return ctx.registry.default_extractor(ctx.dataset)
 
 
 def sample_count(config: SampleFeatureConfig, ctx: EvalContext) -> int:

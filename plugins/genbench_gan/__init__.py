@@ -25,10 +25,10 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
-from genbench.devices import to_device
-from genbench.nn import dequantize, unit_to_levels
-from genbench.training import adam, train_epochs
-from genbench.validation import require_at_least
+from genbench.toolkit.checks import require_at_least
+from genbench.toolkit.devices import to_device
+from genbench.toolkit.nn import dequantize, unit_to_levels
+from genbench.toolkit.training import adam, train_epochs
 
 LOSSES = ("non_saturating", "hinge")
 #: G starts from a 4x4 grid and doubles it until it holds the image.
@@ -87,7 +87,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         grid = self.project(z).view(len(z), self.start_channels, START_SIZE, START_SIZE)
-        out = self.body(grid)
+        out: torch.Tensor = self.body(grid)
         _, height, width = self.shape
         top, left = (out.shape[2] - height) // 2, (out.shape[3] - width) // 2
         return out[:, :, top : top + height, left : left + width]
@@ -112,7 +112,8 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Pad with -1, the lowest level: real and generated images get the same constant border.
-        return self.body(F.pad(x, self.padding, value=-1.0)).squeeze(-1)
+        logits: torch.Tensor = self.body(F.pad(x, self.padding, value=-1.0))
+        return logits.squeeze(-1)
 
 
 class GAN(nn.Module):
@@ -165,14 +166,14 @@ class GAN(nn.Module):
                     fake = self.generator(noise(config.batch_size))  # a full batch even when the data's is short
                 d_loss = self.discriminator_loss(self.discriminator(real), self.discriminator(fake))
             opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            d_loss.backward()  # type: ignore[no-untyped-call]
             opt_d.step()
             # ---- generator: once per d_steps batches, make D call its samples real
             if next(updates) % config.d_steps == 0:
                 with ctx.autocast():
                     g_loss = self.generator_loss(self.discriminator(self.generator(noise(config.batch_size))))
                 opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
+                g_loss.backward()  # type: ignore[no-untyped-call]
                 opt_g.step()
             # With d_steps > 1 the generator's loss is that of its latest update.
             return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}  # tensors: no wait for the GPU
@@ -203,5 +204,6 @@ def genbench_models() -> list[genbench.ModelSpec]:
             "DCGAN (non-saturating or hinge loss, separate learning rates); samples only",
             GANConfig,
             GAN,
+            default_rank=1,  # run when no --models are given: vae, gan, pixelcnn
         )
     ]

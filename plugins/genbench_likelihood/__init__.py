@@ -13,9 +13,9 @@ import torch
 
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult, NotApplicable
-from genbench.devices import eval_batch_size
-from genbench.stats import bits_per_dim
-from genbench.validation import require_at_least
+from genbench.toolkit.checks import require_at_least
+from genbench.toolkit.devices import eval_batch_size
+from genbench.toolkit.stats import bits_per_dim
 
 #: Rough device bytes per test image and likelihood evaluation: float32 logits over the levels of every value,
 #: with the few copies that softmax, gather and autograd-free activations make (sizes batches on CUDA only).
@@ -86,7 +86,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
         genbench.MetricSpec(
             "nll",
             "negative log-likelihood of the test split (exact, or the IWAE bound with k samples)",
-            (genbench.Column("nll", "nats/image", higher_is_better=False),),
+            (genbench.Column("nll", "nats/image", higher_is_better=False, rank=2),),
             LIKELIHOOD,
             nll_metric,
             NllConfig,
@@ -94,7 +94,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
         genbench.MetricSpec(
             "bpd",
             "bits per dimension: nll / (D ln 2); a uniform model scores log2(levels)",
-            (genbench.Column("bpd", "bits/dim", higher_is_better=False),),
+            (genbench.Column("bpd", "bits/dim", higher_is_better=False, rank=1),),
             LIKELIHOOD,
             bpd_metric,
             NllConfig,

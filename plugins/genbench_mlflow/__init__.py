@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import genbench
 from genbench import CellRecord, CurvePoint, RunContext, TrackerSpec
-from genbench.trackers import TrackerFailures, check_library
+from genbench.toolkit.trackers import TrackerFailures, check_library
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

@@ -7,7 +7,7 @@ gated blocks with a vertical and a horizontal stack, which close the blind spot 
 3x3 convolutions leaves to the upper right of every pixel.
 
 Images with several channels are handled as in the PixelRNN paper, Section 3.4: within a pixel, channel c is
-conditioned on channels < c (``genbench.nn.MaskedConv2d`` with ``data_channels``).
+conditioned on channels < c (``genbench.toolkit.nn.MaskedConv2d`` with ``data_channels``).
 
 Sampling takes one value at a time in that order. The default ``"cached"`` sampler (``sampler_cached.py``, after
 Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models") keeps every layer's
@@ -26,9 +26,9 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
-from genbench.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
-from genbench.training import adam_with_cosine_decay, train_epochs
-from genbench.validation import require_at_least, require_positive
+from genbench.toolkit.checks import require_at_least, require_positive
+from genbench.toolkit.nn import MaskedConv2d, categorical_log_prob, levels_to_unit, sample_categorical
+from genbench.toolkit.training import fit_by_minimizing
 from genbench_pixelcnn.sampler_cached import sample_cached
 
 BLOCKS = ("gated", "residual")
@@ -76,11 +76,13 @@ class VerticalConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:
         super().__init__()
-        self.half = kernel // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, (self.half + 1, kernel))
+        # Not ``self.half``: that would shadow nn.Module.half(), the cast to float16.
+        self.half_kernel = kernel // 2
+        self.conv = nn.Conv2d(in_channels, out_channels, (self.half_kernel + 1, kernel))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, (self.half, self.half, self.half, 0)))
+        out: torch.Tensor = self.conv(F.pad(x, (self.half_kernel, self.half_kernel, self.half_kernel, 0)))
+        return out
 
 
 def shift_down(x: torch.Tensor) -> torch.Tensor:
@@ -123,7 +125,8 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        body: torch.Tensor = self.body(x)
+        return x + body
 
 
 def gate(pre: torch.Tensor) -> torch.Tensor:
@@ -169,7 +172,8 @@ class PixelCNN(nn.Module):
             for block in self.blocks:
                 features = block(features)
         n, (c, height, width) = len(x), self.info.shape
-        return self.head(features).view(n, self.info.levels, c, height, width)
+        logits: torch.Tensor = self.head(features)
+        return logits.view(n, self.info.levels, c, height, width)
 
     def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
         logits = self(levels_to_unit(x, self.info.levels))
@@ -179,23 +183,19 @@ class PixelCNN(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config = self.config
-        optimizer, schedule = adam_with_cosine_decay(
-            self.parameters(), config.lr, epochs=config.epochs, examples=len(train), batch_size=config.batch_size
+        fit_by_minimizing(
+            self,
+            lambda batch: -self.log_likelihood(batch).mean(),  # the softmax and the sum are float32 inside
+            train,
+            ctx,
+            lr=config.lr,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            dims=self.info.dims,
+            curve_name="nll",
+            grad_clip=config.grad_clip,
+            desc="pixelcnn",
         )
-        self.train()
-
-        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
-            with ctx.autocast():
-                nll = -self.log_likelihood(batch).mean()  # the softmax and the sum are float32 inside
-            optimizer.zero_grad(set_to_none=True)
-            (nll / self.info.dims).backward()  # per dimension, so lr and clipping do not depend on image size
-            nn.utils.clip_grad_norm_(self.parameters(), config.grad_clip)
-            optimizer.step()
-            schedule.step()
-            return {"nll": nll.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
-
-        train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="pixelcnn")
-        self.eval()
 
     # ------------------------------------------------------------------------------------------ sampling
 
@@ -270,5 +270,6 @@ def genbench_models() -> list[genbench.ModelSpec]:
             "autoregressive PixelCNN (gated or residual masked convolutions), exact log-likelihood",
             PixelCNNConfig,
             PixelCNN,
+            default_rank=2,  # run when no --models are given: vae, gan, pixelcnn
         )
     ]

@@ -23,8 +23,8 @@ that pixel's last channel).
 
 Each layer keeps only the rows its kernel reaches (``RowBand``), and ``logits_at(col)`` reads and writes buffers
 whose addresses depend on the column alone, with static shapes. On the CPU the draws go through
-``genbench.nn.sample_categorical`` with the caller's generator, in the same order and on logits of the same shape
-as the plain sampler's, so both samplers return the same images.
+``genbench.toolkit.nn.sample_categorical`` with the caller's generator, in the same order and on logits of the same
+shape as the plain sampler's, so both samplers return the same images.
 
 On a GPU that draw is what costs: the caller's generator lives on the CPU (so that a seed means the same thing on
 every device), and every value would wait for a copy to the host and back. ``sample_on_device`` instead draws all
@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.nn import levels_to_unit, sample_categorical
+from genbench.toolkit.nn import levels_to_unit, sample_categorical
 
 if TYPE_CHECKING:
     from genbench_pixelcnn import GatedBlock, PixelCNN, ResidualBlock
@@ -70,7 +70,8 @@ class SplitConv:
         self.above = weight[:, :, : kh // 2].contiguous()
         centre_row = weight[:, :, kh // 2, : kw // 2 + 1]  # (out, in, columns): to the layout of a window
         self.current = centre_row.permute(2, 1, 0).reshape(-1, out_channels).contiguous()
-        self.bias = conv.bias
+        assert conv.bias is not None  # every PixelCNN convolution has one; logits_at adds it by hand
+        self.bias: torch.Tensor = conv.bias
 
     def over_rows_above(self, band: torch.Tensor) -> torch.Tensor:
         """The rows-above part plus the bias for every column of the next row, channel-last (n, W, out)."""
@@ -167,9 +168,10 @@ class ActivationCache:
             for block in cast("list[GatedBlock]", list(model.blocks)):
                 self.gated_layers.append(self.gated_layer(block, pad, channels))
         else:
-            for block in cast("list[ResidualBlock]", list(model.blocks)):
-                self.residual_layers.append(self.residual_layer(block, pad, channels // 2))
-        self.head_hidden, self.head_logits = SplitConv(model.head[1]), SplitConv(model.head[3])
+            for residual_block in cast("list[ResidualBlock]", list(model.blocks)):
+                self.residual_layers.append(self.residual_layer(residual_block, pad, channels // 2))
+        head_hidden, head_logits = cast(nn.Conv2d, model.head[1]), cast(nn.Conv2d, model.head[3])
+        self.head_hidden, self.head_logits = SplitConv(head_hidden), SplitConv(head_logits)
         self.start_row()
 
     def reset(self) -> None:
@@ -191,7 +193,9 @@ class ActivationCache:
 
     def gated_layer(self, block: GatedBlock, pad: int, channels: int) -> GatedLayer:
         # Row 0 has nothing above: shift_down feeds the link a zero row, so only the biases arrive.
-        at_row_0 = (block.vertical_to_horizontal.bias + block.horizontal.bias).detach()
+        link_bias, horizontal_bias = block.vertical_to_horizontal.bias, block.horizontal.bias
+        assert link_bias is not None and horizontal_bias is not None
+        at_row_0 = (link_bias + horizontal_bias).detach()
         return GatedLayer(
             vertical=block.vertical.conv,
             link=block.vertical_to_horizontal,
@@ -281,7 +285,11 @@ def generate(model: PixelCNN, n: int, choose: Chooser) -> torch.Tensor:
     c, height, width = model.info.shape
     canvas = torch.zeros(n, c, height, width, dtype=torch.uint8, device=cache.device)
     for row in range(height):
-        cache.fill_row(lambda logits, col, channel, row=row: choose(logits, row, col, channel), canvas[:, :, row])
+
+        def choose_in_row(logits: torch.Tensor, col: int, channel: int, row: int = row) -> torch.Tensor:
+            return choose(logits, row, col, channel)
+
+        cache.fill_row(choose_in_row, canvas[:, :, row])
         if row + 1 < height:
             cache.next_row()
     return canvas
@@ -332,7 +340,7 @@ class RowSampler:
     def captured(self) -> Callable[[], None]:
         """``run`` captured as a CUDA graph: warmed up once on a side stream (cuBLAS sets itself up on the first
         call, which a capture may not), the cache reset, then recorded; the returned callable replays it."""
-        side = torch.cuda.Stream(self.cache.device)
+        side = torch.cuda.Stream(self.cache.device)  # type: ignore[no-untyped-call]
         side.wait_stream(torch.cuda.current_stream(self.cache.device))
         with torch.cuda.stream(side):
             self.run()

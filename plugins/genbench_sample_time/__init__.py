@@ -18,7 +18,7 @@ import torch
 
 import genbench
 from genbench import EvalContext, GenerativeModel, MetricResult
-from genbench.validation import require_at_least
+from genbench.toolkit.checks import require_at_least
 
 
 @dataclass

@@ -40,7 +40,7 @@ import torch
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData, NotApplicable
-from genbench.store import file_sha256
+from genbench.toolkit.files import file_sha256
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 EIGHT_BIT = 256
@@ -211,5 +211,6 @@ def genbench_models() -> list[genbench.ModelSpec]:
             "images generated elsewhere, from an .npz or a folder of PNG/JPEG (option path; or --sample-set NAME=PATH)",
             SamplesConfig,
             StoredSamples,
+            serves_sample_sets=True,
         )
     ]

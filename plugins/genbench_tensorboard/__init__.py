@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import genbench
 from genbench import CellRecord, CurvePoint, RunContext, TrackerSpec
-from genbench.trackers import TrackerFailures, check_library
+from genbench.toolkit.trackers import TrackerFailures, check_library
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter

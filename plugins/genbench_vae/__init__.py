@@ -21,8 +21,9 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, GenbenchError, ImageData
-from genbench.devices import to_device
-from genbench.nn import (
+from genbench.toolkit.checks import require_at_least, require_positive
+from genbench.toolkit.devices import to_device
+from genbench.toolkit.nn import (
     bernoulli_log_prob,
     categorical_log_prob,
     discretized_logistic_log_prob,
@@ -31,9 +32,8 @@ from genbench.nn import (
     sample_categorical,
     sample_discretized_logistic,
 )
-from genbench.stats import log_mean_exp
-from genbench.training import adam_with_cosine_decay, train_epochs
-from genbench.validation import require_at_least, require_positive
+from genbench.toolkit.stats import log_mean_exp
+from genbench.toolkit.training import fit_by_minimizing
 
 #: ``elbo`` draws its noise from a generator seeded with this, so that the bound is a fixed function of the
 #: weights and the data: a checkpoint gives the same number whether it was just trained or loaded.
@@ -134,23 +134,23 @@ class VAE(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config = self.config
-        optimizer, schedule = adam_with_cosine_decay(
-            self.parameters(), config.lr, epochs=config.epochs, examples=len(train), batch_size=config.batch_size
-        )
-        self.train()
 
-        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        def loss_of(batch: torch.Tensor) -> torch.Tensor:
             eps = torch.randn(len(batch), config.latent_dim, generator=ctx.generator, device=ctx.generator.device)
-            with ctx.autocast():
-                loss = self.negative_elbo(batch, to_device(eps, batch.device)).mean()  # float32: see log_p_x_given_z
-            optimizer.zero_grad(set_to_none=True)
-            (loss / self.info.dims).backward()  # per dimension, so the learning rate does not depend on image size
-            optimizer.step()
-            schedule.step()
-            return {"negative_elbo": loss.detach()}  # a tensor: train_epochs sums it without waiting for a GPU
+            return self.negative_elbo(batch, to_device(eps, batch.device)).mean()  # float32: see log_p_x_given_z
 
-        train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="vae")
-        self.eval()
+        fit_by_minimizing(
+            self,
+            loss_of,
+            train,
+            ctx,
+            lr=config.lr,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            dims=self.info.dims,
+            curve_name="negative_elbo",
+            desc="vae",
+        )
 
     # ---------------------------------------------------------------------------------------- evaluation
 
@@ -200,5 +200,6 @@ def genbench_models() -> list[genbench.ModelSpec]:
             "variational autoencoder (MLP), discrete decoder; evaluated with the importance-weighted bound",
             VAEConfig,
             VAE,
+            default_rank=0,  # run when no --models are given: vae, gan, pixelcnn
         )
     ]

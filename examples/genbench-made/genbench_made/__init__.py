@@ -23,9 +23,9 @@ import genbench
 import torch
 import torch.nn.functional as F
 from genbench import DataInfo, FitContext, ImageData
-from genbench.nn import categorical_log_prob, sample_categorical
-from genbench.training import adam_with_cosine_decay, train_epochs
-from genbench.validation import require_at_least, require_positive
+from genbench.toolkit.checks import require_at_least, require_positive
+from genbench.toolkit.nn import categorical_log_prob, sample_categorical
+from genbench.toolkit.training import fit_by_minimizing
 from torch import nn
 
 
@@ -94,21 +94,18 @@ class MADE(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config = self.config
-        optimizer, schedule = adam_with_cosine_decay(
-            self.parameters(), config.lr, epochs=config.epochs, examples=len(train), batch_size=config.batch_size
+        fit_by_minimizing(
+            self,
+            lambda batch: -self.log_likelihood(batch).mean(),
+            train,
+            ctx,
+            lr=config.lr,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            dims=self.info.dims,
+            curve_name="nll",  # nats per image: the curve name every likelihood model uses
+            desc="made",
         )
-        self.train()
-
-        def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
-            nll = -self.log_likelihood(batch).mean()
-            optimizer.zero_grad(set_to_none=True)
-            (nll / self.info.dims).backward()  # type: ignore[no-untyped-call]  # per dimension, so the learning rate does not depend on image size
-            optimizer.step()
-            schedule.step()
-            return {"nll": nll.detach()}  # nats per image: the curve name every likelihood model uses
-
-        train_epochs(step, train, ctx, epochs=config.epochs, batch_size=config.batch_size, desc="made")
-        self.eval()
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:

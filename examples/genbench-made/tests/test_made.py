@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from genbench import DataInfo
-from genbench.plugins import load_plugins
-from genbench.testing import model_checks
+from genbench.testing import MODEL, load_plugins, model_checks
 
 from genbench_made import MADE, MADEConfig, made_masks
 
 SMALL = {"hidden": 32, "layers": 2}
 
 
-@pytest.mark.parametrize("check", model_checks(load_plugins(["genbench_made"]).model("made"), SMALL), ids=str)
+@pytest.mark.parametrize("check", model_checks(load_plugins(["genbench_made"]).get(MODEL, "made"), SMALL), ids=str)
 def test_made_conforms(check) -> None:  # type: ignore[no-untyped-def]
     check.run()
 

@@ -1,0 +1,203 @@
+"""Check a request against the installed plugins and load its data, before anything is written.
+
+Every mistake a user can make (an unknown name, an option a model does not have, a config that does not fit
+the data, a weights file that is not there) is found here, as one GenbenchError, before the first cell trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from genbench.config import check_request, resolve_config
+from genbench.contract import (
+    Dataset,
+    DatasetOptions,
+    EvalContext,
+    GenbenchError,
+    GenerativeModel,
+    MetricSpec,
+    ModelSpec,
+    RunContext,
+)
+from genbench.contract.request import RunRequest
+from genbench.registry import DATASET, METRIC, MODEL, TRACKER, Registry, load_plugins
+from genbench.runner.external import (
+    Origin,
+    apply_sidecar_configs,
+    find_origins,
+    model_options,
+    read_checkpoints,
+    sample_set_specs,
+)
+from genbench.store.layout import RunDirectory, cache_dir, check_writable_folder
+from genbench.toolkit.text import warn
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass
+class PreparedRun:
+    """A request checked against the installed plugins, with its data loaded; nothing written yet."""
+
+    request: RunRequest
+    registry: Registry
+    models: list[ModelSpec]
+    model_configs: dict[str, Any]
+    metrics: list[MetricSpec]
+    metric_configs: dict[str, Any]
+    dataset: Dataset
+    device: torch.device
+    directory: RunDirectory
+    #: Models made elsewhere (--checkpoint, --sample-set, the samples plugin), built once; they are never fitted.
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+    @property
+    def metric_columns(self) -> list[str]:
+        return [column.name for metric in self.metrics for column in metric.columns]
+
+    def events(self) -> RunContext:
+        """What the event hooks (training curve, cell finished) learn about this run."""
+        return RunContext(
+            self.directory.root,
+            tuple(self.request.log),
+            dict(self.request.plugin_options),
+            layout=self.directory,
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise GenbenchError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
+        return torch.device("cuda")
+    raise GenbenchError(f"--device {name!r} is not one of auto, cpu, cuda")
+
+
+def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRun:
+    """Check the request and load the data; raise GenbenchError on the first mistake, before any write."""
+    check_request(request)
+    registry = registry or load_plugins(request.plugins)
+    if not request.models and not request.sample_sets:
+        # No models named: those the installed plugins offer as defaults, recorded as if they had been named.
+        request = dataclasses.replace(request, models=registry.default_models())
+        if not request.models:
+            raise GenbenchError(
+                "no models given and no installed plugin offers a default; name some with --models "
+                f"(installed: {', '.join(registry.names(MODEL)) or 'none'})"
+            )
+    if not request.seeds:
+        raise GenbenchError("no seeds given; e.g. --seeds 0,1,2")
+    if request.epochs is not None and request.epochs < 1:
+        raise GenbenchError(f"--epochs must be at least 1, got {request.epochs}")
+    models = [registry.get(MODEL, name) for name in request.models] + sample_set_specs(request, registry)
+    model_names = [spec.name for spec in models]
+    stray_reruns = sorted(set(request.rerun or []) - set(model_names))
+    if stray_reruns:
+        raise GenbenchError(
+            f"--rerun {','.join(stray_reruns)}: not a model of this run ({', '.join(model_names)}); "
+            "give --rerun alone to rerun every cell"
+        )
+    check_trackers(request, registry)
+    metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
+    metrics = [registry.get(METRIC, name) for name in metric_names]
+    dataset_spec = registry.get(DATASET, request.dataset)
+    for label, options, known in (
+        ("model", request.model_options, model_names),
+        ("metric", request.metric_options, metric_names),
+    ):
+        stray = sorted(set(options) - set(known))
+        if stray:
+            raise GenbenchError(f"options given for {label}s {stray} that this run does not use ({', '.join(known)})")
+    model_configs = {
+        spec.name: resolve_config(
+            spec.config_class, model_options(request, spec.name), f"model {spec.name!r}", request.epochs
+        )
+        for spec in models
+    }
+    metric_configs = {
+        spec.name: resolve_config(spec.config_class, request.metric_options.get(spec.name, {}), f"metric {spec.name!r}")
+        if spec.config_class is not None
+        else None
+        for spec in metrics
+    }
+    device = resolve_device(request.device)
+    check_writable_folder(request.results_dir, "--results-dir")
+    check_writable_folder(request.results_dir / request.run_name(), "the run folder")
+    weights = read_checkpoints(request, model_names)
+    if request.data_root is not None and not request.data_root.is_dir():
+        raise GenbenchError(f"--data-root {request.data_root} does not exist or is not a directory")
+    dataset = dataset_spec.load(
+        DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
+    )
+    apply_sidecar_configs(request, models, model_configs, weights)
+    built = {spec.name: build_untrained(spec, model_configs[spec.name], dataset) for spec in models}
+    origins = find_origins(built, dataset, weights)
+    capabilities = frozenset().union(*(model.capabilities for model in built.values()))
+    check_metrics(request, registry, capabilities, metrics, metric_configs, dataset, device)
+    directory = RunDirectory(request.results_dir / request.run_name())
+    for plugin in registry.broken:  # what it provides is missing from "every installed metric", say so
+        warn(f"plugin {plugin.name!r} from {plugin.origin} is broken and not used: {plugin.error}")
+    return PreparedRun(
+        request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
+    )
+
+
+def check_trackers(request: RunRequest, registry: Registry) -> None:
+    """Every --log name is an installed tracker whose library is there: found before anything trains."""
+    for name in request.log:
+        tracker = registry.get(TRACKER, name)
+        if tracker.check is not None:
+            tracker.check()
+
+
+def check_metrics(
+    request: RunRequest,
+    registry: Registry,
+    capabilities: frozenset[str],
+    metrics: list[MetricSpec],
+    metric_configs: dict[str, Any],
+    dataset: Dataset,
+    device: torch.device,
+) -> None:
+    """Check every metric's options and extractor (a weights file missing offline) before any cell runs, rather
+    than when its cell comes, after the cells before it have trained."""
+    for metric in metrics:
+        # A metric that applies to none of the models gives N/A everywhere: nothing of it needs to work.
+        applies = not metric.requires_any or bool(metric.requires_any & capabilities)
+        if metric.check is not None and applies:
+            metric.check(
+                EvalContext(
+                    dataset=dataset,
+                    device=device,
+                    seed=request.seeds[0],
+                    generator=torch.Generator().manual_seed(request.seeds[0]),
+                    config=metric_configs[metric.name],
+                    registry=registry,
+                    cache_dir=cache_dir(request.results_dir),
+                    options=request.plugin_options,
+                )
+            )
+
+
+def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> GenerativeModel:
+    """The model's factory on the data's shape and levels, before any cell runs: a config that does not fit the
+    data is the user's one-line error, not a failure found after the cells before it have trained."""
+    info = dataset.info
+    try:
+        return spec.factory(config, info)
+    except GenbenchError:
+        raise
+    except Exception as error:  # a config the architecture cannot take (the plugin did not check it itself)
+        raise GenbenchError(
+            f"model {spec.name!r} cannot be built for data set {dataset.name!r} ({'x'.join(map(str, info.shape))}, "
+            f"{info.levels} levels) with its config: {type(error).__name__}: {' '.join(str(error).split())}"
+        ) from error

@@ -1,0 +1,55 @@
+"""The package's layers hold (README, "How the code is organised"), and the check catches a module that breaks them.
+
+The contract is import-linter's, in pyproject.toml; ``tox -e lint`` runs it as ``lint-imports``. Here it runs on
+the real tree, and on a copy where one low layer imports the runner, which must be refused by name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+pytestmark = pytest.mark.skipif(
+    not LINT_IMPORTS.exists(), reason="import-linter is not installed (pip install -e .[dev])"
+)
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(tree / "pyproject.toml"), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def copy_of_the_package(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "genbench", tmp_path / "genbench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_layers_are_kept(tmp_path: Path) -> None:
+    result = lint_imports(copy_of_the_package(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
+    tree = copy_of_the_package(tmp_path)
+    toolkit_text = tree / "genbench" / "toolkit" / "text.py"
+    toolkit_text.write_text(toolkit_text.read_text() + "\nfrom genbench.runner import prepare  # upward\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "genbench.toolkit is not allowed to import genbench.runner" in result.stdout
