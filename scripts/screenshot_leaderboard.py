@@ -3,7 +3,7 @@
     python scripts/screenshot_leaderboard.py results/digits-independent+vae+gan+pixelcnn --out docs/leaderboard.png
 
 PATH is a run directory or a folder of them (as for ``genbench report``); its leaderboard.html is written first.
-The browser test (tests/test_report_browser.py) drives Chromium through the same functions.
+The browser test (tests/integration/test_report_browser.py) drives Chromium through the same functions.
 """
 
 from __future__ import annotations

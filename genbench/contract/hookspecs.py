@@ -72,8 +72,8 @@ def genbench_executors() -> list[ExecutorSpec]:
     """Return the executors this plugin provides: ways to run a grid's cells (``genbench run --executor NAME``).
 
     An executor gets the cells still to run as ``CellTask`` objects in an ``ExecutorContext`` and yields one
-    ``CellOutcome`` per cell as each finishes, in any order (see ``genbench.contract.executors``). It may run a cell in
-    the driver's process (``ctx.run_here``) or anywhere ``genbench.runner.workers.run_task`` can run: worker processes,
+    ``CellOutcome`` per cell as each finishes, in any order (see ``genbench.ExecutorSpec``). It may run a cell in
+    the driver's process (``ctx.run_here``) or anywhere ``genbench.run_task`` can run: worker processes,
     Ray tasks, a batch system. Its command-line options (``ExecutorSpec.add_options``) say how cells run, never
     what they compute, and are no part of any cell id. The built-ins are ``serial`` (the default), ``local``
     (``--jobs``, ``--cells-per-gpu``) and ``ray`` (the extra ``genbench[ray]``); docs/executors.md has the

@@ -14,6 +14,7 @@ from genbench.registry import DATASET, METRIC, MODEL, load_plugins
 BUILT_IN_MODELS = {"independent"}
 
 
+@pytest.mark.slow
 def test_import_genbench_imports_no_built_in_plugin() -> None:
     code = "import sys, genbench; print(sorted(m for m in sys.modules if m.startswith('genbench_')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

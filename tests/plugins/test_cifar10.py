@@ -201,6 +201,7 @@ def test_the_published_checksum_is_the_binary_versions() -> None:
     assert cifar10.URL == "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
 
+@pytest.mark.slow
 def test_cli_runs_on_cifar10_files_and_refuses_damaged_ones_in_one_line(tmp_path: Path) -> None:
     good = write_folder(tmp_path / "good" / FOLDER).parent
     args = ["--models", "independent", "--dataset", "cifar10", "--metrics", "bpd", "--results-dir", "out"]

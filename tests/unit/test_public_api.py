@@ -20,7 +20,7 @@ import pytest
 import genbench
 from genbench._moved import MOVED_MODULES, GenbenchDeprecationWarning
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_MODULES = ("genbench", "genbench.toolkit", "genbench.testing")
 
 
@@ -83,6 +83,7 @@ def test_every_public_name_resolves() -> None:
         assert getattr(genbench, name) is not None, name
 
 
+@pytest.mark.slow
 def test_importing_genbench_loads_the_contract_not_the_runner() -> None:
     probe = "import sys, genbench; print(sorted(m for m in sys.modules if m.startswith('genbench')))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
@@ -93,6 +94,7 @@ def test_importing_genbench_loads_the_contract_not_the_runner() -> None:
     assert "genbench.contract" in loaded
 
 
+@pytest.mark.slow
 def test_old_module_names_still_import_with_a_warning() -> None:
     """In a fresh interpreter, so that no earlier import has put the old names in sys.modules already."""
     probe = (

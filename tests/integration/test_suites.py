@@ -4,7 +4,6 @@ end to end on a small stand-in of its data set (a few hundred images the test wr
 from __future__ import annotations
 
 import dataclasses
-
 import gzip
 import json
 import struct
@@ -19,7 +18,7 @@ from genbench.cli import build_parser, main, request_from_args
 from genbench.registry import DATASET, Registry, load_plugins
 from genbench.suites import load_suite, parse_suite, suite_names
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------------------- the packaged files
@@ -229,6 +228,7 @@ def write_cifar10_batches(root: Path, per_batch: int, test: int) -> None:
         (folder / name).write_bytes(records.tobytes())
 
 
+@pytest.mark.slow
 def test_the_cifar10_suite_runs_on_a_stand_in(results_dir: Path, tmp_path: Path) -> None:
     registry = load_plugins(["suite_stand_ins"])
     if "cifar10" not in registry.names(DATASET):

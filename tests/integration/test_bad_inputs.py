@@ -5,7 +5,7 @@ in a fresh folder holding only the files the case writes. docs/errors.md is made
 answers genbench gave: each case checks that its row there is exactly what it printed, so the catalogue
 cannot drift from the code. After changing a case or a message, rewrite it:
 
-    python tests/test_bad_inputs.py --write-docs
+    python tests/integration/test_bad_inputs.py --write-docs
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 import genbench.store
 from genbench.cli import main
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # the helper plugin modules live there
 DOCS = TESTS.parent / "docs" / "errors.md"
 
 
@@ -805,9 +805,9 @@ def render_catalogue(answers: dict[str, str]) -> str:
         "",
         f"{len(CASES)} mistakes a user (or a damaged file) can make, and the one line genbench answers each with.",
         "Every one exits with code 2, prints exactly this line on stderr (no traceback; `--debug` shows one) and",
-        "writes nothing. Each row is a case of `tests/test_bad_inputs.py`, which checks all of that and that the",
-        "row below is exactly what genbench printed; `python tests/test_bad_inputs.py --write-docs` rewrites this",
-        "page. Each case runs in an empty folder holding only the files named in its row.",
+        "writes nothing. Each row is a case of `tests/integration/test_bad_inputs.py`, which checks all of that and",
+        "that the row below is exactly what genbench printed; `python tests/integration/test_bad_inputs.py",
+        "--write-docs` rewrites this page. Each case runs in an empty folder holding only the files named in its row.",
     ]
     for area, cases in by_area().items():
         lines += ["", f"## {area[0].upper()}{area[1:]}", "", "| case | input | command | answer |", "|---|---|---|---|"]
@@ -838,7 +838,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, tmp_path: P
     assert "Traceback" not in stderr
     assert snapshot(tmp_path) == before
     assert catalogue_row(case, lines[0]) in DOCS.read_text(encoding="utf-8").splitlines(), (
-        "docs/errors.md disagrees with this case; rewrite it: python tests/test_bad_inputs.py --write-docs"
+        "docs/errors.md disagrees with this case; rewrite it: python tests/integration/test_bad_inputs.py --write-docs"
     )
 
 
@@ -849,6 +849,7 @@ def test_catalogue_lists_exactly_the_cases() -> None:
     assert len({case.id for case in CASES}) == len(CASES) >= 60
 
 
+@pytest.mark.slow
 def test_a_few_cases_in_a_real_process(tmp_path: Path) -> None:
     """The in-process runs above stand for the command: check that the real one answers the same."""
     env = {**os.environ, "PYTHONPATH": str(TESTS)}

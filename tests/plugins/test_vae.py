@@ -56,6 +56,7 @@ def exact_log_likelihood(model: VAE, images: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_joint, 0) + math.log(step)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("levels", "overrides", "likelihood"), DECODERS)
 def test_exact_likelihood_is_normalized_and_bounds_the_iwae_estimates(
     levels: int, overrides: dict[str, Any], likelihood: str

@@ -140,6 +140,7 @@ def test_metric_specs_require_sampling(registry: Registry) -> None:
         assert registry.get(METRIC, name).requires_any == frozenset({genbench.SAMPLE})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "MNIST").is_dir(), reason=f"no MNIST files under {SHARED_DATA}")
 def test_on_mnist_a_fitted_model_scores_far_below_an_untrained_one(registry: Registry, shared_cache: Path) -> None:
     mnist = registry.get(DATASET, "mnist").load(DatasetOptions(root=SHARED_DATA))

@@ -35,6 +35,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str],
     return {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}, Path(source)
 
 
+@pytest.mark.slow
 def test_installed_made_runs_beside_a_built_in(installed: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env = installed[0]
     listing = subprocess.run(
@@ -53,6 +54,7 @@ def test_installed_made_runs_beside_a_built_in(installed: tuple[dict[str, str], 
     assert math.isfinite(nll) and nll < 64 * math.log(17)
 
 
+@pytest.mark.slow
 def test_its_own_conformance_tests_pass(installed: tuple[dict[str, str], Path]) -> None:
     env, copy = installed
     result = subprocess.run(

@@ -117,6 +117,7 @@ def test_a_file_that_is_not_an_npz_or_missing_is_explained(tmp_path: Path) -> No
 # ------------------------------------------------------------------------------------------ fid with a file
 
 
+@pytest.mark.slow
 def test_stats_written_then_read_give_the_fid_of_the_in_process_reference(
     digits: Dataset, registry: Registry, shared_cache: Path, results_dir: Path, tmp_path: Path
 ) -> None:
@@ -189,6 +190,7 @@ def genbench_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_genbench_stats_then_run_with_fid_reference(
     results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_script_prints_its_table_on_the_cpu() -> None:
     args = ["--quick", "--device", "cpu", "--models", "vae", "--budget", "0.01", "--no-default-run"]
     result = subprocess.run(

@@ -51,11 +51,13 @@ def imported_heavy_modules(args: list[str], cwd: Path, heavy: tuple[str, ...] = 
     return modules
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--help"], [], ["plugins"]], ids=["--help", "no-command", "plugins"])
 def test_listing_commands_import_no_heavy_library(args: list[str], tmp_path: Path) -> None:
     assert imported_heavy_modules(args, tmp_path) == []
 
 
+@pytest.mark.slow
 def test_show_imports_only_pandas(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "cells").mkdir(parents=True)
@@ -64,6 +66,7 @@ def test_show_imports_only_pandas(tmp_path: Path) -> None:
     assert modules == ["pandas"]
 
 
+@pytest.mark.slow
 def test_plugin_modules_import_no_heavy_library_when_loaded(tmp_path: Path) -> None:
     """Loading every installed plugin (entry points) imports none of them; each hook only describes."""
     probe = (

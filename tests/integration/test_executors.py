@@ -92,6 +92,7 @@ def cell_values(frame: Any) -> dict[str, dict[str, Any]]:
     return values
 
 
+@pytest.mark.slow
 def test_local_workers_give_every_cell_the_serial_numbers(results: Path, serial: dict[str, dict[str, Any]]) -> None:
     # The workers share the driver's folder: each writes its own record and checkpoint there.
     frame = genbench.run(**GRID, results_dir=results, name="local", executor="local", executor_options={"jobs": 2})
@@ -99,6 +100,7 @@ def test_local_workers_give_every_cell_the_serial_numbers(results: Path, serial:
     assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
 
 
+@pytest.mark.slow
 def test_local_workers_that_share_no_folder_give_the_serial_numbers_and_send_their_files_back(
     tmp_path: Path, results: Path, serial: dict[str, dict[str, Any]]
 ) -> None:
@@ -123,6 +125,7 @@ def test_local_workers_that_share_no_folder_give_the_serial_numbers_and_send_the
     assert len(lines) == 4 and all("finished before, reusing" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_ray_tasks_give_every_cell_the_serial_numbers(
     results: Path, serial: dict[str, dict[str, Any]], ray_instance: None
 ) -> None:
@@ -148,6 +151,7 @@ def run_the_killer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **execution:
     return frame, len(tally.read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_finish(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,6 +166,7 @@ def test_a_worker_that_dies_is_retried_then_its_cell_fails_while_the_others_fini
     assert frame["error"][0].endswith("tried 2 times") and frame["bpd"][1] > 0
 
 
+@pytest.mark.slow
 def test_ray_retries_a_dead_worker_then_records_the_cell_failed(
     tmp_path: Path, ray_instance: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,6 +189,7 @@ def test_ray_retries_a_dead_worker_then_records_the_cell_failed(
     }
 
 
+@pytest.mark.slow
 def test_a_second_driver_on_a_running_run_folder_is_refused_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,6 +261,7 @@ def cli_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 def test_the_documented_executor_plugin_runs_a_grid_with_the_serial_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

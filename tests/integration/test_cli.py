@@ -19,6 +19,7 @@ def genbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_run_independent_then_resume_without_training(tmp_path: Path) -> None:
     first = genbench("run", "--models", "independent", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -33,6 +34,7 @@ def test_run_independent_then_resume_without_training(tmp_path: Path) -> None:
     assert second.stdout == first.stdout
 
 
+@pytest.mark.slow
 def test_failed_cell_gives_exit_1_and_the_run_goes_on(tmp_path: Path) -> None:
     args = ["-p", "fake_plugins", "--models", "failing,constant", "--metrics", "sample_time"]
     result = genbench("run", *args, cwd=tmp_path)
@@ -55,6 +57,7 @@ def test_failed_cell_gives_exit_1_and_the_run_goes_on(tmp_path: Path) -> None:
         (["--models", "independent", "--config", "missing.toml"], "--config missing.toml does not exist"),
     ],
 )
+@pytest.mark.slow
 def test_user_errors_are_one_line_exit_2_and_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     result = genbench("run", *args, cwd=tmp_path)
     assert result.returncode == 2
@@ -67,6 +70,7 @@ def test_user_errors_are_one_line_exit_2_and_write_nothing(tmp_path: Path, args:
 @pytest.mark.skipif(
     __import__("torch").cuda.is_available(), reason="this machine has a GPU, so --device cuda is not an error"
 )
+@pytest.mark.slow
 def test_device_cuda_without_gpu_is_a_user_error(tmp_path: Path) -> None:
     result = genbench("run", "--models", "independent", "--device", "cuda", cwd=tmp_path)
     assert result.returncode == 2
@@ -76,6 +80,7 @@ def test_device_cuda_without_gpu_is_a_user_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_mnist_from_the_shared_test_split(tmp_path: Path) -> None:
     if not (SHARED_DATA / "MNIST").is_dir():
         pytest.skip("../shared/data is not beside the repository")
@@ -95,6 +100,7 @@ def test_mnist_from_the_shared_test_split(tmp_path: Path) -> None:
     assert "mnist" in result.stdout
 
 
+@pytest.mark.slow
 def test_show_prints_the_table_and_plugins_lists_built_ins(tmp_path: Path) -> None:
     assert genbench("run", "--models", "independent", "--metrics", "bpd", "--name", "r", cwd=tmp_path).returncode == 0
     shown = genbench("show", "results/r", cwd=tmp_path)

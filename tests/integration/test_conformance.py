@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TESTS
 from genbench import DatasetOptions, GenbenchError
 from genbench.registry import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.testing import (
@@ -35,8 +36,14 @@ from genbench.testing.models import DEFAULT_SHAPE
 INSTALLED = load_plugins()
 
 
-def every(kind: Any) -> list[str]:
-    return INSTALLED.names(kind)
+#: Plugins whose conformance takes more than about 10 s here (FID trains its classifier; Inception is large).
+SLOW_TO_CHECK = frozenset({"fid", "inception"})
+
+
+def every(kind: Any) -> list[Any]:
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_CHECK else name for name in INSTALLED.names(kind)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +99,7 @@ def test_every_model_conforms(name: str, settings: dict[str, dict[str, Any]], sh
     assert_conforms(outcomes(name, settings, shared_cache))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", every(METRIC))
 def test_every_metric_conforms(name: str, settings: dict[str, dict[str, Any]], shared_cache: Path) -> None:
     assert_conforms(outcomes(name, settings, shared_cache))
@@ -120,7 +128,7 @@ def statuses(checks: list[Any]) -> dict[str, str]:
 
 
 def test_a_model_with_likelihood_and_bound_passes_every_check(broken: Registry) -> None:
-    assert set(statuses(model_checks(broken.model("mixture"))).values()) == {PASS}
+    assert set(statuses(model_checks(broken.get(MODEL, "mixture"))).values()) == {PASS}
 
 
 @pytest.mark.parametrize(
@@ -135,28 +143,28 @@ def test_a_model_with_likelihood_and_bound_passes_every_check(broken: Registry) 
     ],
 )
 def test_each_model_check_catches_its_mistake(broken: Registry, model: str, check: str) -> None:
-    results = statuses(model_checks(broken.model(model)))
+    results = statuses(model_checks(broken.get(MODEL, model)))
     assert results[check] == FAIL
     assert [name for name, status in results.items() if status == FAIL] == [check]
 
 
 def test_metric_checks_catch_an_undeclared_column_and_a_swallowed_reason(broken: Registry) -> None:
-    assert statuses(metric_checks(broken.metric("extra_column"), broken))["columns"] == FAIL
-    swallowed = statuses(metric_checks(broken.metric("swallowed"), broken))
+    assert statuses(metric_checks(broken.get(METRIC, "extra_column"), broken))["columns"] == FAIL
+    swallowed = statuses(metric_checks(broken.get(METRIC, "swallowed"), broken))
     assert swallowed == {"prepare_check": SKIP, "columns": PASS, "not_applicable": FAIL}
 
 
 def test_dataset_and_extractor_checks_catch_a_moving_split_and_batch_dependence(broken: Registry) -> None:
-    assert statuses(dataset_checks(broken.dataset("reshuffled")))["fixed_split"] == FAIL
+    assert statuses(dataset_checks(broken.get(DATASET, "reshuffled")))["fixed_split"] == FAIL
     assert statuses(extractor_checks(broken.extractor("batch_normalized"), broken))["features"] == FAIL
 
 
 def test_check_run_raises_for_pytest_and_skips_what_does_not_apply(broken: Registry) -> None:
-    checks = {check.name: check for check in model_checks(broken.model("unnormalized"))}
+    checks = {check.name: check for check in model_checks(broken.get(MODEL, "unnormalized"))}
     with pytest.raises(AssertionError, match="not normalized"):
         checks["normalized"].run()
     assert "1x8x8" in checks["fit"].run()
-    gan_like = {check.name: check for check in model_checks(INSTALLED.model("gan"), {"width": 4})}
+    gan_like = {check.name: check for check in model_checks(INSTALLED.get(MODEL, "gan"), {"width": 4})}
     with pytest.raises(pytest.skip.Exception, match="neither"):
         gan_like["normalized"].run()
 
@@ -165,11 +173,12 @@ def test_check_run_raises_for_pytest_and_skips_what_does_not_apply(broken: Regis
 
 
 def genbench(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1", "PATH": ""}
+    env = {"PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1", "PATH": ""}
     command = [sys.executable, "-m", "genbench.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_plugins_check_prints_one_line_per_check_and_exits_by_the_outcome() -> None:
     ok = genbench("plugins", "check", "independent")
     assert ok.returncode == 0, ok.stderr
@@ -183,6 +192,7 @@ def test_plugins_check_prints_one_line_per_check_and_exits_by_the_outcome() -> N
     assert any(line.startswith("FAIL  model unnormalized: normalized - sum of exp") for line in bad.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_plugins_check_reads_a_data_set_from_data_root(tmp_path: Path) -> None:
     from test_datasets import write_idx
 
@@ -201,6 +211,7 @@ def test_plugins_check_reads_a_data_set_from_data_root(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_plugins_check_takes_the_options_a_plugin_needs(tmp_path: Path) -> None:
     samples = tmp_path / "images.npz"
     np.savez(samples, images=synthetic_images(DEFAULT_SHAPE, 12)[0].numpy())
@@ -209,6 +220,7 @@ def test_plugins_check_takes_the_options_a_plugin_needs(tmp_path: Path) -> None:
     assert "PASS  model samples: sample - " in result.stdout and "needs a setting" not in result.stdout
 
 
+@pytest.mark.slow
 def test_plugins_check_of_an_unknown_name_is_one_line_and_exit_2() -> None:
     result = genbench("plugins", "check", "pixelcn")
     assert result.returncode == 2 and result.stdout == ""

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_executors_benchmark_script_prints_its_table_on_the_cpu(tmp_path: Path) -> None:
     args = ["--quick", "--device", "cpu", "--cells", "2", "--out", str(tmp_path)]
     result = subprocess.run(

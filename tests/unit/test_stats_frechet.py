@@ -64,7 +64,7 @@ def test_diagonal_covariances_have_the_closed_form() -> None:
 
 
 # d = 2048 is the size of FID's Inception features; scipy's sqrtm takes about 12 s there, so it runs once.
-@pytest.mark.parametrize("d", [64, 256, 2048])
+@pytest.mark.parametrize("d", [64, 256, pytest.param(2048, marks=pytest.mark.slow)])
 def test_agrees_with_the_sqrtm_formula(d: int) -> None:
     rng = np.random.default_rng(d)
     sigma1, sigma2 = random_spd(d, rng), random_spd(d, rng)

@@ -37,6 +37,7 @@ def assert_one_line_error_and_nothing_written(result: object, message: str, cwd:
     assert not (cwd / "results").exists()
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_take_the_data_stops_the_run_before_anything_trains(tmp_path: Path) -> None:
     args = ["-p", "shape_plugins", "--models", "independent,at_least", "--metrics", "nll"]
     result = genbench_cli("run", *args, cwd=tmp_path)
@@ -105,6 +106,7 @@ def test_fid_on_labelled_rgb_folders_uses_the_classifier_and_passes_prepare(tmp_
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_missing_inception_weights_fail_at_prepare(tmp_path: Path) -> None:
     data = write_pngs(tmp_path / "pngs", 6, 8)
     args = ["--models", "gan", "--dataset", "folder", "--data-root", str(data), "--metrics", "fid,kid"]
@@ -148,6 +150,7 @@ def test_a_metric_that_applies_to_no_model_needs_nothing_at_prepare(
     assert frame["fid"].isna().all()
 
 
+@pytest.mark.slow
 def test_vae_gan_and_pixelcnn_on_32x32_rgb_pngs_finish_with_every_cell_ok(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

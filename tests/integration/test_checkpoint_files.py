@@ -184,6 +184,7 @@ def test_files_that_do_not_fit_are_one_line_exit_2_and_write_nothing(
     assert set(tmp_path.iterdir()) == before  # no results folder, nothing else
 
 
+@pytest.mark.slow
 def test_a_pickle_is_refused_by_the_real_command(tmp_path: Path) -> None:
     torch.save({"weight": torch.zeros(2)}, tmp_path / "model.ckpt")
     env = {**os.environ, "PYTHONPATH": str(TESTS)}

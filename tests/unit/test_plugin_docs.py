@@ -43,6 +43,7 @@ def test_the_page_has_an_example_of_each_kind() -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_examples_run_with_genbench_run(examples: Path, tmp_path: Path) -> None:
     modules = [arg for name in example_modules() for arg in ("-p", name)]
     command = [sys.executable, "-m", "genbench.cli", "run", *modules, "--dataset", "docs_stripes"]

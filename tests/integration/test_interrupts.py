@@ -97,6 +97,7 @@ def genbench_models():
 '''
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_cells_says_how_to_resume_and_exits_130(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

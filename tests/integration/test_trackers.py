@@ -79,6 +79,7 @@ def test_tensorboard_from_a_suite_file_holds_each_cells_curve_metrics_and_sample
     assert len(curve_losses(records(run_dir)["vae"])["negative_elbo"]) == EPOCHS
 
 
+@pytest.mark.slow
 def test_a_cell_loaded_from_its_checkpoint_logs_the_stored_curve(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,6 +279,7 @@ def test_option_group_wraps_any_public_add_argument() -> None:
 # ------------------------------------------------------------------------------------------ python -m genbench
 
 
+@pytest.mark.slow
 def test_python_m_genbench_is_the_command_and_starts_light(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from test_lazy_imports import HEAVY
 
