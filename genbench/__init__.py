@@ -23,10 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from genbench import _moved
 from genbench.contract import (
+    BOUND_KINDS,
     CAPABILITIES,
+    DEQUANTIZED,
     ELBO,
+    EXACT,
+    IMPORTANCE_WEIGHTED,
+    LIKELIHOOD_KINDS,
+    LIKELIHOODS,
     LOG_LIKELIHOOD,
     SAMPLE,
+    STOCHASTIC_ESTIMATE,
+    VARIATIONAL_BOUND,
     ArgumentAdder,
     CellOutcome,
     CellRecord,
@@ -46,6 +54,8 @@ from genbench.contract import (
     GenbenchError,
     GenerativeModel,
     ImageData,
+    Likelihood,
+    LikelihoodEstimate,
     MetricResult,
     MetricSpec,
     ModelSpec,
@@ -56,6 +66,7 @@ from genbench.contract import (
     TrackerSpec,
     TrainingDiverged,
     hookimpl,
+    likelihoods_of,
 )
 from genbench.contract.executors import exit_reason, failed_outcome, worker_died
 
@@ -87,10 +98,18 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BOUND_KINDS",
     "CAPABILITIES",
+    "DEQUANTIZED",
     "ELBO",
+    "EXACT",
+    "IMPORTANCE_WEIGHTED",
+    "LIKELIHOODS",
+    "LIKELIHOOD_KINDS",
     "LOG_LIKELIHOOD",
     "SAMPLE",
+    "STOCHASTIC_ESTIMATE",
+    "VARIATIONAL_BOUND",
     "ArgumentAdder",
     "CellOutcome",
     "CellRecord",
@@ -110,6 +129,8 @@ __all__ = [
     "GenbenchError",
     "GenerativeModel",
     "ImageData",
+    "Likelihood",
+    "LikelihoodEstimate",
     "MetricResult",
     "MetricSpec",
     "ModelSpec",
@@ -122,6 +143,7 @@ __all__ = [
     "exit_reason",
     "failed_outcome",
     "hookimpl",
+    "likelihoods_of",
     "load_results",
     "remove_scratch",
     "run",

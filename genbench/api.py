@@ -41,6 +41,7 @@ def run(
     plugin_options: Mapping[str, Any] | None = None,
     checkpoints: Mapping[str, str | Path] | None = None,
     sample_sets: Mapping[str, str | Path] | None = None,
+    sample_options: Mapping[str, Mapping[str, Any]] | None = None,
     suite: str | None = None,
     rerun: bool | str | Sequence[str] = False,
     log: Sequence[str] | None = None,
@@ -56,7 +57,9 @@ def run(
     Cells that finished in an earlier call with the same settings are read back, not run again. The returned
     frame's ``attrs["run_dir"]`` is the run directory; ``status`` says which cells failed and ``error`` why.
     ``checkpoints`` maps a model to a safetensors file to evaluate instead of training it; ``sample_sets`` maps
-    a new model name to an .npz or image folder served by the ``samples`` model.
+    a new model name to an .npz or image folder served by the ``samples`` model. ``sample_options`` gives models'
+    evaluation-time options, a value or a list of values each: ``{"ddpm": {"steps": [10, 50, 100]}}`` evaluates
+    one trained DDPM three times.
 
     As on the command line, ``suite`` (a packaged suite, see ``genbench suites``) sets the defaults and every
     argument given (not None) overrides it; without a suite the defaults are ``vae, gan, pixelcnn`` on ``digits``,
@@ -87,6 +90,12 @@ def run(
         "plugins": list(plugins),
         "checkpoints": {name: Path(path).expanduser() for name, path in (checkpoints or {}).items()},
         "sample_sets": {name: Path(path).expanduser() for name, path in (sample_sets or {}).items()},
+        "sample_options": {
+            model: {
+                option: list(value) if isinstance(value, list | tuple) else [value] for option, value in table.items()
+            }
+            for model, table in (sample_options or {}).items()
+        },
         "rerun": rerun_models(rerun),
     }
     request = layered_request(suite, None, given)

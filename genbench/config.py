@@ -25,7 +25,9 @@ RUN_NAME_LENGTH = 100
 SEED_LIMIT = 2**32
 #: RunRequest fields that a suite file gives as tables of their own ([model.NAME], [metric.NAME]) or not at all.
 #: ``rerun`` is a flag of one run, never a setting a suite file keeps.
-NOT_SUITE_SETTINGS = frozenset({"model_options", "metric_options", "plugin_options", "rerun", "suite"})
+NOT_SUITE_SETTINGS = frozenset(
+    {"model_options", "metric_options", "sample_options", "plugin_options", "rerun", "suite"}
+)
 
 
 def parse_names(text: str, flag: str, names: str = "vae,gan,pixelcnn") -> list[str]:
@@ -101,7 +103,7 @@ def check_setting_names(data: Mapping[str, Any], where: str) -> None:
 
 def suite_setting_names() -> set[str]:
     """The top-level keys a suite or --config file may set: the request's plain fields and the option tables."""
-    return {f.name for f in dataclasses.fields(RunRequest)} - NOT_SUITE_SETTINGS | {"model", "metric"}
+    return {f.name for f in dataclasses.fields(RunRequest)} - NOT_SUITE_SETTINGS | {"model", "metric", "sample"}
 
 
 def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
@@ -117,6 +119,12 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
             if key == "model":
                 request.checkpoints.update(_pop_checkpoints(request.model_options, path))
             continue
+        if key == "sample":  # [sample.ddpm] steps = [10, 50, 100]: a value or a list of values per option
+            request.sample_options = {
+                model: {option: value if isinstance(value, list) else [value] for option, value in table.items()}
+                for model, table in _option_tables(value, key, path).items()
+            }
+            continue
         if key in ("checkpoints", "sample_sets"):
             getattr(request, key).update(_path_table(value, key, path))
             continue
@@ -125,7 +133,9 @@ def apply_suite(request: RunRequest, suite: dict[str, Any], path: Path) -> None:
             names = value if isinstance(value, str) else check_value(value, list[str], what)
             if names == [] and key not in ("plugins", "log"):
                 raise GenbenchError(f'{what} is an empty list; name at least one, e.g. {key} = ["vae"]')
-            if names != []:
+            if names == [] and key == "log":
+                request.log = []  # no trackers: a config file switches off the log of the suite below it
+            elif names != []:
                 given = names if isinstance(names, str) else ",".join(names)
                 setattr(
                     request, key, parse_names(given, what, "tensorboard,mlflow" if key == "log" else "vae,gan,pixelcnn")
@@ -219,3 +229,19 @@ def resolve_config(config_class: type, options: dict[str, Any], owner: str, epoc
         return config_class(**checked)
     except (ValueError, GenbenchError) as error:
         raise GenbenchError(f"{owner}: {error}") from None
+
+
+def parse_sample_options(texts: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """--sample-option ddpm.steps=10,50,100 (repeatable) -> {"ddpm": {"steps": ["10", "50", "100"]}}; the values
+    are checked and typed against the model's options class when the run is prepared."""
+    options: dict[str, dict[str, list[Any]]] = {}
+    for text in texts:
+        target, equals, values = text.partition("=")
+        model, dot, option = target.partition(".")
+        if not equals or not dot or not NAME_PATTERN.match(model) or not option.isidentifier() or not values.strip():
+            raise GenbenchError(
+                f"--sample-option {shown(text)} is malformed: give MODEL.OPTION=VALUE[,VALUE...], "
+                "e.g. --sample-option ddpm.steps=10,50,100"
+            )
+        options.setdefault(model, {})[option] = [value.strip() for value in values.split(",")]
+    return options

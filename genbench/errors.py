@@ -15,5 +15,11 @@ class NotApplicable(Exception):
     """Raised by a metric's compute function when it cannot measure this model; the reason is recorded."""
 
 
+class PluginOutputError(Exception):
+    """A plugin returned something the contract rules out (uint8 samples in another range, a positive log p of
+    discrete data, a NaN): the cell fails with this one sentence, and the run goes on. Not a GenbenchError,
+    which would stop the run as a user mistake."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the cell is recorded as failed with this reason."""

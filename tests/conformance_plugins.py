@@ -1,5 +1,6 @@
-"""Plugins that break one rule of the contract each, so the conformance checks are seen to fail (and one model
-with both an exact likelihood and a bound, which no built-in has). Registered with -p or a fresh manager."""
+"""Plugins that break one rule of the contract each, so the conformance checks are seen to fail (and correct models
+no built-in is: one with both an exact likelihood and a bound, and ones that declare a variational bound or a
+stochastic estimate). Registered with -p or a fresh manager."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ class Mixture(nn.Module):
         return log_probs[:, torch.arange(self.info.dims), flat].sum(-1)  # (components, n)
 
     def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x)
+
+    def log_p(self, x: torch.Tensor) -> torch.Tensor:
         return self.per_component(x).logsumexp(0) - math.log(len(self.logits))
 
     def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:
@@ -97,6 +101,93 @@ class Undeclared(Mixture):
     capabilities = frozenset({genbench.SAMPLE, genbench.LOG_LIKELIHOOD})  # but elbo works
 
 
+class Declared(Mixture):
+    """Declares its likelihoods, each with its kind (the capability "likelihoods"), instead of log_likelihood and
+    elbo; the mixture's exact log p(x) underlies each. Noise is drawn per image from a generator seeded with a
+    constant, as a model's bound should be."""
+
+    capabilities = frozenset({genbench.SAMPLE, genbench.LIKELIHOODS})
+    likelihood_name, kind = "vlb", genbench.VARIATIONAL_BOUND
+
+    @property
+    def likelihoods(self) -> list[genbench.Likelihood]:
+        return [genbench.Likelihood(self.likelihood_name, self.kind, self.compute, description=self.__doc__ or "")]
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor | genbench.LikelihoodEstimate:
+        raise NotImplementedError
+
+    def noise(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.randn(len(x), generator=torch.Generator().manual_seed(0))
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("declared in likelihoods")
+
+    def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:
+        raise NotImplementedError("declared in likelihoods")
+
+
+class Variational(Declared):
+    """A correct variational bound: log p(x) - 0.1, plus the noise of one draw (sigma * eps - sigma^2 / 2, so that
+    exp(bound) is p(x) e^-0.1 in expectation), like a one-sample ELBO."""
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x) - 0.1 + 0.3 * self.noise(x) - 0.3**2 / 2
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x)  # works, undeclared: a model that lists its likelihoods may keep such a helper
+
+
+class HeavyTailedBound(Declared):
+    """A correct bound whose exp has heavy tails: log-normal weights of sigma 2 (mean exactly p(x)), like a diffusion
+    model's path weights; one sum of exp(bound) over every image is far from 1 either way."""
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x) + 2 * self.noise(x) - 2**2 / 2
+
+
+class OverstatedBound(Declared):
+    """A 'bound' above log p(x): its probabilities sum to e^0.5."""
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x) + 0.5
+
+
+class Estimated(Declared):
+    """A stochastic estimate with honest standard errors: log p(x) + normal noise of 0.05, reported as 0.05."""
+
+    likelihood_name, kind = "ode", genbench.STOCHASTIC_ESTIMATE
+
+    def compute(self, x: torch.Tensor) -> genbench.LikelihoodEstimate:
+        return genbench.LikelihoodEstimate(self.log_p(x) + 0.05 * self.noise(x), torch.full((len(x),), 0.05))
+
+
+class BiasedEstimate(Declared):
+    """An estimate 0.2 nats low with standard errors of 0.01: its sum is 0.82, below 1 (a bound would pass)."""
+
+    likelihood_name, kind = "ode", genbench.STOCHASTIC_ESTIMATE
+
+    def compute(self, x: torch.Tensor) -> genbench.LikelihoodEstimate:
+        return genbench.LikelihoodEstimate(self.log_p(x) - 0.2, torch.full((len(x),), 0.01))
+
+
+class ExactHalved(Declared):
+    """An 'exact' likelihood of half of p(x): its probabilities sum to 1/2, below 1 (a bound would pass)."""
+
+    likelihood_name, kind = "exact", genbench.EXACT
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x) - math.log(2)
+
+
+class UnknownKind(Declared):
+    """Declares a kind the contract does not know."""
+
+    kind = "approximate"
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_p(x)
+
+
 @genbench.hookimpl
 def genbench_models() -> list[genbench.ModelSpec]:
     kinds = {
@@ -107,6 +198,13 @@ def genbench_models() -> list[genbench.ModelSpec]:
         "forgets_weights": ForgetsWeights,
         "unseeded": Unseeded,
         "undeclared": Undeclared,
+        "variational": Variational,
+        "heavy_tailed_bound": HeavyTailedBound,
+        "overstated_bound": OverstatedBound,
+        "estimated": Estimated,
+        "biased_estimate": BiasedEstimate,
+        "exact_halved": ExactHalved,
+        "unknown_kind": UnknownKind,
     }
     return [genbench.ModelSpec(name, cls.__doc__ or name, MixtureConfig, cls) for name, cls in kinds.items()]
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,17 @@ from genbench.registry import DATASET, Registry, load_plugins
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TESTS = Path(__file__).resolve().parent
+#: Libraries that only training, evaluation, data loading or page rendering need. tqdm is not here: importing
+#: torch itself imports it.
+HEAVY = ("torchvision", "pandas", "matplotlib", "scipy", "sklearn", "torch_fidelity", "PIL", "safetensors", "jinja2")
+
+
+def genbench_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m genbench.cli ARGS`` in a fresh process that can load the helper plugins beside the tests."""
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.run(
+        [sys.executable, "-m", "genbench.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,7 @@ from genbench.cli.show import command_show, terminal_safe_frame
 from genbench.cli.stats import command_stats
 from genbench.cli.suites import command_suites
 from genbench.contract import GenbenchError
+from genbench.errors import PluginOutputError
 from genbench.registry import Registry, load_plugins
 from genbench.toolkit.files import DamagedFileWarning
 from genbench.toolkit.text import terminal_safe
@@ -129,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USER_ERROR
         command: Command = args.handler
         return command(args, argv, registry)
-    except GenbenchError as error:
+    except (GenbenchError, PluginOutputError) as error:  # the latter outside a run's cells: genbench stats, say
         if debug:
             raise
         print(f"genbench: error: {terminal_safe(str(error))}", file=sys.stderr)

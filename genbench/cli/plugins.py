@@ -10,7 +10,7 @@ from typing import Any
 from genbench.cli.common import EXIT_FAILED_CELLS, EXIT_OK, OneLineParser, Subcommands
 from genbench.contract import GenbenchError
 from genbench.contract.request import DEVICES
-from genbench.registry import KINDS, Registry
+from genbench.registry import KINDS, METRIC, Registry
 from genbench.toolkit.text import terminal_safe
 
 
@@ -48,16 +48,20 @@ def command_plugins(args: argparse.Namespace, argv: Sequence[str], registry: Reg
     if args.plugins_action == "check":
         return command_check(args, registry)
     rows: list[tuple[str, ...]] = [("name", "kind", "description", "plugin", "distribution")]
+    clashing = {name for collision in registry.collisions for name in collision.metrics}
     for kind in KINDS:
         for name in registry.names(kind):
             entry = registry.specs[kind.label][name]
-            cells = (name, kind.label, entry.spec.description, entry.plugin.name, entry.plugin.origin)
+            label = f"{kind.label} (column clash)" if kind is METRIC and name in clashing else kind.label
+            cells = (name, label, entry.spec.description, entry.plugin.name, entry.plugin.origin)
             rows.append(tuple(terminal_safe(cell) for cell in cells))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
     for plugin in registry.broken:
         print(terminal_safe(f"BROKEN plugin {plugin.name!r} from {plugin.origin}: {plugin.error}"))
+    for collision in registry.collisions:  # either metric runs alone; a run of both is refused
+        print(terminal_safe(f"COLUMN CLASH: {collision.describe()}; a run cannot use both"))
     return EXIT_OK
 
 

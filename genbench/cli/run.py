@@ -11,7 +11,7 @@ from typing import Any
 from genbench.api import run_request
 from genbench.cli.common import EXIT_FAILED_CELLS, EXIT_OK, Subcommands, add_plugin_options, echo
 from genbench.cli.show import terminal_safe_frame
-from genbench.config import check_run_name, parse_assignments, parse_names, parse_seeds
+from genbench.config import check_run_name, parse_assignments, parse_names, parse_sample_options, parse_seeds
 from genbench.contract import GenbenchError, OptionGroup, PluginError
 from genbench.contract.executors import SERIAL, STORAGE_MODES, ExecutionOptions
 from genbench.contract.request import DEVICES, RunRequest
@@ -23,7 +23,9 @@ from genbench.toolkit.text import terminal_safe
 
 def add_parser(commands: Subcommands, registry: Registry | None) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="train or load models, evaluate metrics, write a results table")
-    run.add_argument("--models", help="comma-separated model names (default: vae,gan,pixelcnn)")
+    run.add_argument(
+        "--models", help="comma-separated model names (default: those the plugins offer: vae,gan,pixelcnn)"
+    )
     run.add_argument("--metrics", help="comma-separated metric names (default: every installed metric)")
     run.add_argument("--dataset", help="data set name (default: digits, shipped with scikit-learn)")
     run.add_argument("--data-root", type=Path, help="folder holding the data set's files")
@@ -49,6 +51,14 @@ def add_parser(commands: Subcommands, registry: Registry | None) -> argparse.Arg
     run.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE", help="load a plugin module")
     run.add_argument(
         "--log", metavar="TRACKERS", help="comma-separated trackers to log to, e.g. tensorboard,mlflow (see README)"
+    )
+    run.add_argument(
+        "--sample-option",
+        action="append",
+        default=[],
+        metavar="MODEL.OPTION=V[,V...]",
+        help="an evaluation-time option of a model (sampler, steps, temperature): one evaluation of one trained "
+        "model per value, e.g. ddpm.steps=10,50,100 (repeatable)",
     )
     add_bring_your_own_options(run)
     add_execution_options(run, registry)
@@ -155,6 +165,7 @@ def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()
         rerun=None if args.rerun is None else parse_names(args.rerun, "--rerun") if args.rerun else [],
         log=None if args.log is None else parse_names(args.log, "--log", "tensorboard,mlflow"),
         plugins=args.plugins,
+        sample_options=parse_sample_options(args.sample_option),
         checkpoints=parse_assignments(args.checkpoint, "--checkpoint", "vae=vae.safetensors"),
         sample_sets=parse_assignments(args.sample_set, "--sample-set", "mygan=samples.npz"),
     )

@@ -20,16 +20,43 @@ from genbench.contract.events import CellRecord, CurvePoint, RunContext, Tracker
 from genbench.contract.executors import CellOutcome, CellTask, ExecutionOptions, ExecutorContext, ExecutorSpec
 from genbench.contract.hookspecs import hookimpl
 from genbench.contract.metrics import Column, EvalContext, ExtractorLookup, ExtractorSpec, MetricResult, MetricSpec
-from genbench.contract.models import CAPABILITIES, ELBO, LOG_LIKELIHOOD, SAMPLE, FitContext, GenerativeModel, ModelSpec
+from genbench.contract.models import (
+    BOUND_KINDS,
+    CAPABILITIES,
+    DEQUANTIZED,
+    ELBO,
+    EXACT,
+    IMPORTANCE_WEIGHTED,
+    LIKELIHOOD_KINDS,
+    LIKELIHOODS,
+    LOG_LIKELIHOOD,
+    SAMPLE,
+    STOCHASTIC_ESTIMATE,
+    VARIATIONAL_BOUND,
+    FitContext,
+    GenerativeModel,
+    Likelihood,
+    LikelihoodEstimate,
+    ModelSpec,
+    likelihoods_of,
+)
 from genbench.contract.options import ArgumentAdder, OptionGroup
 from genbench.contract.request import RunRequest
 from genbench.errors import GenbenchError, NotApplicable, PluginError, TrainingDiverged
 
 __all__ = [
+    "BOUND_KINDS",
     "CAPABILITIES",
+    "DEQUANTIZED",
     "ELBO",
+    "EXACT",
+    "IMPORTANCE_WEIGHTED",
+    "LIKELIHOODS",
+    "LIKELIHOOD_KINDS",
     "LOG_LIKELIHOOD",
     "SAMPLE",
+    "STOCHASTIC_ESTIMATE",
+    "VARIATIONAL_BOUND",
     "ArgumentAdder",
     "CellOutcome",
     "CellRecord",
@@ -50,6 +77,8 @@ __all__ = [
     "GenbenchError",
     "GenerativeModel",
     "ImageData",
+    "Likelihood",
+    "LikelihoodEstimate",
     "MetricResult",
     "MetricSpec",
     "ModelSpec",
@@ -61,4 +90,5 @@ __all__ = [
     "TrackerSpec",
     "TrainingDiverged",
     "hookimpl",
+    "likelihoods_of",
 ]

@@ -97,12 +97,16 @@ class CellRecord:
     not_applicable: dict[str, str] = field(default_factory=dict)
     #: Metric name -> how it was measured (method, k, extractor, sample counts, ...).
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Metric name -> wall-clock seconds its compute took, device synchronized (absent in records of earlier runs).
+    metric_times: dict[str, float] = field(default_factory=dict)
     dataset_provenance: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     curve: list[dict[str, float]] = field(default_factory=list)
     trained: bool = True
     started: str = ""
     finished: str = ""
+    #: The model's evaluation-time options this cell was evaluated with (``ModelSpec.sample_options_class``).
+    sample_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

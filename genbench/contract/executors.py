@@ -56,11 +56,13 @@ class CellTask:
     #: For a worker that does not share --results-dir: the cell's checkpoint, if there is one to reuse, by path
     #: relative to --results-dir. (The caches every cell may need are ``ExecutorContext.cache_files``.)
     files: Mapping[str, bytes] = field(default_factory=dict)
+    #: The model's evaluation-time options for this cell (one combination of a sweep); {} where it has none.
+    sample_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        """How progress lines name the cell: "vae seed 0"."""
-        return f"{self.model} seed {self.seed}"
+        """How progress lines name the cell: "vae seed 0", "ddpm seed 0 (steps=10)"."""
+        return cell_label(self.model, self.seed, self.sample_options)
 
 
 @dataclass
@@ -136,6 +138,12 @@ class ExecutionOptions:
     retries: int = 1
     #: "auto", "shared" or "copy": how workers reach the results (see STORAGE_MODES).
     storage: str = "auto"
+
+
+def cell_label(model: str, seed: int, sample_options: Mapping[str, Any]) -> str:
+    """ "vae seed 0", or "ddpm seed 0 (steps=10)" for one evaluation of a sweep."""
+    options = ", ".join(f"{key}={value}" for key, value in sample_options.items())
+    return f"{model} seed {seed}" + (f" ({options})" if options else "")
 
 
 def failed_outcome(task: CellTask, error: str, traceback: str | None = None) -> CellOutcome:

@@ -38,8 +38,9 @@ def genbench_models() -> list[ModelSpec]:
 def genbench_metrics() -> list[MetricSpec]:
     """Return the metrics this plugin provides, as ``MetricSpec``s.
 
-    Called once when plugins load. Each spec declares its columns (name, unit, higher-is-better; a column may
-    belong to one metric only, and the core's own columns such as ``train_time`` are reserved), the capabilities
+    Called once when plugins load. Each spec declares its columns (name, unit, higher-is-better; the core's own
+    columns such as ``train_time`` are reserved; a column that another metric also declares is a clash, listed by
+    ``genbench plugins``, and a run that would use both metrics stops before anything trains), the capabilities
     of which a model needs at least one (``requires_any``; a model with none of them gets N/A with the reason,
     and ``compute`` is not called), ``compute(model, EvalContext) -> MetricResult``, an optional config dataclass
     and an optional ``check(EvalContext)`` that runs before any cell trains.
@@ -85,9 +86,9 @@ def genbench_executors() -> list[ExecutorSpec]:
 def genbench_trackers() -> list[TrackerSpec]:
     """Return the trackers this plugin provides: the names ``--log`` (or ``log = [...]`` in a suite file) accepts.
 
-    A tracker does its work in the event hooks ``genbench_training_curve`` and ``genbench_cell_finished``, and
-    only for runs whose ``run.trackers`` name it. Its spec's ``check`` runs before any training, so that a
-    missing library is a one-line error that says what to install.
+    A tracker does its work in the event hooks ``genbench_training_curve``, ``genbench_cell_finished`` and
+    ``genbench_run_interrupted``, and only for runs whose ``run.trackers`` name it. Its spec's ``check`` runs
+    before any training, so that a missing library is a one-line error that says what to install.
     """
 
 
@@ -117,12 +118,35 @@ def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
 
 
 @hookspec
-def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
+def genbench_cell_finished(record: CellRecord, run: RunContext, reused: bool) -> None:
     """Called after each cell's record is written, finished or failed: an event for reporters and trackers.
 
     ``record.status`` is ``"ok"`` or ``"failed"`` (``record.error`` says why); ``record.metrics`` holds the
     values, ``record.not_applicable`` the reasons for N/A. ``run`` says where the run is written (the record is
     ``run.cell_file(record.cell_id)``) and which trackers are on; an implementation may take ``record`` alone.
-    Only cells that ran are announced, not those reused from an earlier run. Called in the driver, the process
-    that writes the run's files, whichever executor ran the cell; an exception here stops the run.
+    Called in the driver, the process that writes the run's files, whichever executor ran the cell; an exception
+    here stops the run.
+
+    ``reused`` is True for a finished cell read back from an earlier run rather than run now. Those are announced
+    only when trackers are on (``run.trackers`` is not empty), before the cells that run, so that ``--log`` added
+    to a run that is done logs what it computed: nothing trained now and no curve point came, so a tracker logs
+    the whole record, curve included (``record.trained`` says whether it trained back then). An earlier run may
+    have logged the same cell already: a tracker should not log it twice (the built-in MLflow tracker keeps a
+    cell's FINISHED run; the TensorBoard tracker writes the cell's folder afresh).
+    """
+
+
+@hookspec
+def genbench_run_interrupted(cell_ids: list[str], run: RunContext) -> None:
+    """Called when a run stops before its cells are done: Ctrl-C (KeyboardInterrupt), SIGTERM, or an error that
+    stops the run; an event for trackers to close what they opened for the cells that did not finish.
+
+    ``cell_ids`` are the cells that were to run and have no record from this run: the one (or, under the
+    ``local`` and ``ray`` executors, the several) training when the run stopped, and those not started. A tracker
+    ends what it opened for them (the built-in MLflow tracker sets their runs KILLED rather than leaving them
+    RUNNING; the TensorBoard tracker flushes their event files). Called in the driver, after the executor has
+    stopped; the run then stops as it would have (after Ctrl-C or SIGTERM, exit 130 on the command line), and
+    its finished cells are kept for a new run to resume from. While cells run in the driver's main thread,
+    SIGTERM stops the run as Ctrl-C does, so that this event comes (a handler already set for SIGTERM is left in
+    place). An exception raised here is printed as a warning and does not hide the interruption.
     """

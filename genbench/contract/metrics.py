@@ -70,6 +70,8 @@ class EvalContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Shared by every metric of one cell, so that e.g. ``bpd`` reuses what ``nll`` computed.
     memo: dict[str, Any] = field(default_factory=dict)
+    #: The name of the model under evaluation (a row of the table), for settings given per model.
+    model_name: str = ""
 
     def remember(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute once per cell, then reuse."""
@@ -91,6 +93,10 @@ class MetricSpec:
     #: Checks the resolved options (``ctx.config``) against the loaded data before any cell runs, and raises
     #: GenbenchError if they cannot work (a bad option, a feature extractor that cannot load); cheap, no training.
     check: Callable[[EvalContext], None] | None = None
+    #: Another metric whose options this one shares, so that the two report one estimate (``bpd`` shares
+    #: ``nll``'s): a run resolves one config from the options given under either name, and refuses two values
+    #: for one option. Both metrics must have the same ``config_class``.
+    shares_options_with: str | None = None
 
     def default_config(self) -> Any:
         return None if self.config_class is None else self.config_class()

@@ -30,6 +30,9 @@ class RunRequest:
     device: str = "auto"
     results_dir: Path = Path("results")
     name: str | None = None
+    #: Per-model evaluation-time options, each a list of values: {"ddpm": {"steps": [10, 50, 100]}}; one
+    #: evaluation (one cell) per combination, of one trained model (``ModelSpec.sample_options_class``).
+    sample_options: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     #: Per-model and per-metric options: {"vae": {"latent_dim": 8}}.
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,46 +1,43 @@
 """The plugin manager: entry points of group "genbench", ``-p MODULE``, validation, and one registry per kind.
 
-Built-in plugins are found exactly as third-party ones are, through their entry points; this module never
-names one.
+Built-in plugins are found exactly as third-party ones are, through their entry points; this package never
+names one. pluggy stays inside it: the rest of genbench calls ``get(KIND, name)``, ``call_hook`` and
+``add_options``. Its modules: ``kinds`` (the kinds of spec and their hooks), ``specs`` (what a hook's answer must
+be), ``code`` (the source hash of each plugin, part of every key its specs compute).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import importlib
 import importlib.metadata
 import os
-import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
 import pluggy
 
 from genbench.contract import (
-    CAPABILITIES,
     Dataset,
-    DatasetSpec,
     ExtractorSpec,
     GenbenchError,
     MetricSpec,
     ModelSpec,
     OptionGroup,
     PluginError,
-    TrackerSpec,
     hookspecs,
 )
-from genbench.contract.executors import ExecutorSpec
 from genbench.registry.code import describe_plugin, plugin_source_location, source_hash
-from genbench.toolkit.checks import check_fields, field_hints, shown
+from genbench.registry.kinds import DATASET, EXECUTOR, EXTRACTOR, KINDS, METRIC, MODEL, TRACKER, Kind, S
+from genbench.registry.specs import validated
 
 ENTRY_POINT_GROUP = "genbench"
-AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
-S = TypeVar("S", ModelSpec, MetricSpec, DatasetSpec, ExtractorSpec, ExecutorSpec, TrackerSpec)
+
+AUTOLOAD_OFF_VARIABLE = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
 
 @dataclass
@@ -75,22 +72,6 @@ class Registered(Generic[S]):
     plugin: PluginInfo
 
 
-@dataclass(frozen=True)
-class Kind(Generic[S]):
-    """One kind of spec: the hook that collects it, its type, and how errors name it."""
-
-    label: str
-    hook: str
-    spec_type: type[S]
-
-
-MODEL: Kind[ModelSpec] = Kind("model", "genbench_models", ModelSpec)
-METRIC: Kind[MetricSpec] = Kind("metric", "genbench_metrics", MetricSpec)
-DATASET: Kind[DatasetSpec] = Kind("data set", "genbench_datasets", DatasetSpec)
-EXTRACTOR: Kind[ExtractorSpec] = Kind("feature extractor", "genbench_feature_extractors", ExtractorSpec)
-EXECUTOR: Kind[ExecutorSpec] = Kind("executor", "genbench_executors", ExecutorSpec)
-TRACKER: Kind[TrackerSpec] = Kind("tracker", "genbench_trackers", TrackerSpec)
-KINDS = (MODEL, METRIC, DATASET, EXTRACTOR, EXECUTOR, TRACKER)
 #: The accessors of earlier releases (registry.model(name), ...), each now ``registry.get(KIND, name)``.
 _OLD_ACCESSORS: dict[str, Kind[Any]] = {
     "model": MODEL,
@@ -101,6 +82,31 @@ _OLD_ACCESSORS: dict[str, Kind[Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class ColumnCollision:
+    """Two metrics of different plugins that declare one column: each would overwrite the other's numbers.
+
+    Loading records it and goes on (a run that uses one of the two is unaffected); a run that would put both
+    into one table stops before anything trains (``Registry.check_columns``)."""
+
+    column: str
+    first: Registered[MetricSpec]
+    second: Registered[MetricSpec]
+
+    @property
+    def metrics(self) -> tuple[str, str]:
+        return self.first.spec.name, self.second.spec.name
+
+    def describe(self) -> str:
+        """Both metrics and both plugins' origins, on one line."""
+        first, second = self.first, self.second
+        return (
+            f"column {self.column!r} is declared by metric {first.spec.name!r} of plugin {first.plugin.name!r} "
+            f"from {first.plugin.origin} and by metric {second.spec.name!r} of plugin {second.plugin.name!r} "
+            f"from {second.plugin.origin}"
+        )
+
+
 @dataclass
 class Registry:
     """Everything the loaded plugins provide, one dict per kind, keyed by name."""
@@ -108,6 +114,8 @@ class Registry:
     _pm: pluggy.PluginManager
     plugins: list[PluginInfo] = field(default_factory=list)
     specs: dict[str, dict[str, Registered[Any]]] = field(default_factory=dict)
+    #: Metric columns that two plugins' metrics both declare, found when plugins load.
+    collisions: list[ColumnCollision] = field(default_factory=list)
 
     def names(self, kind: Kind[Any]) -> list[str]:
         return sorted(self.specs.get(kind.label, {}))
@@ -123,6 +131,16 @@ class Registry:
 
     def plugin_of(self, kind: Kind[Any], name: str) -> PluginInfo:
         return self.specs[kind.label][name].plugin
+
+    def check_columns(self, metrics: Sequence[str]) -> None:
+        """Refuse, in one line naming both plugins, a run whose ``metrics`` include two that write one column."""
+        chosen = set(metrics)
+        clashing = [c for c in self.collisions if set(c.metrics) <= chosen]
+        if clashing:
+            raise PluginError(
+                "; ".join(f"{c.describe()}, and this run uses both" for c in clashing)
+                + ": rename the column in one of the plugins, or choose one metric with --metrics"
+            )
 
     def extractor(self, name: str) -> ExtractorSpec:
         """The feature extractor called ``name`` (what ``EvalContext.registry`` offers metrics)."""
@@ -260,13 +278,13 @@ def _register(registry: Registry, plugin: Any, info: PluginInfo) -> None:
 def _collect_specs(registry: Registry) -> None:
     by_name = {p.name: p for p in registry.plugins}
     claims: dict[tuple[str, str], Registered[Any]] = {}
-    columns: dict[str, Registered[MetricSpec]] = {}
+    columns: dict[str, list[Registered[MetricSpec]]] = {}
     for kind in KINDS:
         registry.specs[kind.label] = {}
         for impl in getattr(registry._pm.hook, kind.hook).get_hookimpls():
             info = by_name[impl.plugin_name]
             try:
-                specs = _validated(kind, impl.function())
+                specs = validated(kind, impl.function())
             except Exception as error:
                 info.error = f"{kind.hook}: {error}"
                 continue
@@ -280,89 +298,46 @@ def _collect_specs(registry: Registry) -> None:
                     )
                 claims[(kind.label, spec.name)] = registry.specs[kind.label][spec.name] = Registered(spec, info)
                 if kind is METRIC:
-                    _claim_columns(columns, Registered(spec, info))
+                    registry.collisions += _claim_columns(columns, Registered(spec, info))
     # A plugin found broken while collecting must not leave half of its specs behind.
     for kind in KINDS:
         registered = registry.specs[kind.label]
         for name in [n for n, r in registered.items() if r.plugin.error is not None]:
             del registered[name]
+    registry.collisions = [
+        c for c in registry.collisions if c.first.plugin.error is None and c.second.plugin.error is None
+    ]
 
 
-def _claim_columns(claimed: dict[str, Registered[MetricSpec]], metric: Registered[MetricSpec]) -> None:
-    """Two metrics writing one column would overwrite each other's numbers: refuse, naming both."""
+def _claim_columns(
+    claimed: dict[str, list[Registered[MetricSpec]]], metric: Registered[MetricSpec]
+) -> list[ColumnCollision]:
+    """Two metrics writing one column would overwrite each other's numbers: each such pair, to refuse a run that
+    uses both (``Registry.check_columns``); loading goes on, since a run may use either one alone."""
+    found = []
     for column in metric.spec.columns:
-        earlier = claimed.get(column.name)
-        if earlier is not None:
-            raise PluginError(
-                f"column {column.name!r} is declared by metric {earlier.spec.name!r} of plugin "
-                f"{earlier.plugin.name!r} from {earlier.plugin.origin} and by metric {metric.spec.name!r} of "
-                f"plugin {metric.plugin.name!r} from {metric.plugin.origin}; uninstall one, or set "
-                f"{AUTOLOAD_OFF_VARIABLE}=1 and load the one you want with -p MODULE"
-            )
-        claimed[column.name] = metric
+        earlier = claimed.setdefault(column.name, [])
+        found += [ColumnCollision(column.name, other, metric) for other in earlier]
+        earlier.append(metric)
+    return found
 
 
-#: Spec names become parts of file names (cell ids, run folders): one plain word each.
-SPEC_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-#: Columns of the results table that the core writes; a metric cannot declare them.
-RESERVED_COLUMNS = frozenset({"model", "dataset", "seed", "status", "error", "train_time", "not_applicable", "cell_id"})
-
-
-def _validated(kind: Kind[Any], answer: Any) -> list[Any]:
-    if answer is None:
-        return []
-    if not isinstance(answer, list | tuple):
-        raise PluginError(f"must return a list of {kind.spec_type.__name__}, got {type(answer).__name__}")
-    items: list[Any] = list(answer)
-    for spec in items:
-        if not isinstance(spec, kind.spec_type):
-            raise PluginError(f"must return {kind.spec_type.__name__} objects, got {type(spec).__name__}")
-        if not isinstance(spec.name, str) or not SPEC_NAME.match(spec.name) or spec.name.startswith("."):
-            raise PluginError(
-                f"{kind.spec_type.__name__} has an invalid name {shown(spec.name)}: use letters, digits, '.', '_', '-'"
-            )
-        check_fields(spec, f"{kind.label} {spec.name!r}")
-        _validate_details(spec)
-    return items
-
-
-def _validate_details(spec: Any) -> None:
-    if isinstance(spec, ModelSpec):
-        _require_dataclass_with_defaults(spec.name, spec.config_class)
-        if not callable(spec.factory):
-            raise PluginError(f"model {spec.name!r}: factory is not callable")
-    elif isinstance(spec, MetricSpec):
-        if not spec.columns or not callable(spec.compute):
-            raise PluginError(f"metric {spec.name!r}: needs columns and a callable compute")
-        for column in spec.columns:
-            check_fields(column, f"metric {spec.name!r} column")
-        names = [column.name for column in spec.columns]
-        clashing = sorted({name for name in names if names.count(name) > 1} | (set(names) & RESERVED_COLUMNS))
-        if clashing:
-            raise PluginError(f"metric {spec.name!r}: columns {clashing} are repeated or reserved for the core")
-        if not spec.requires_any <= CAPABILITIES:
-            raise PluginError(f"metric {spec.name!r}: unknown capabilities {sorted(spec.requires_any - CAPABILITIES)}")
-        if spec.config_class is not None:
-            _require_dataclass_with_defaults(spec.name, spec.config_class)
-    elif isinstance(spec, ExecutorSpec):
-        return  # its fields (name, callables) are checked by check_fields
-    elif isinstance(spec, TrackerSpec):
-        if spec.check is not None and not callable(spec.check):
-            raise PluginError(f"tracker {spec.name!r}: check is not callable")
-    elif not callable(spec.load):
-        raise PluginError(f"{spec.name!r}: load is not callable")
-
-
-def _require_dataclass_with_defaults(name: str, config_class: type) -> None:
-    if not dataclasses.is_dataclass(config_class):
-        raise PluginError(f"{name!r}: config_class must be a dataclass")
-    try:
-        config_class()
-    except TypeError as error:
-        raise PluginError(f"{name!r}: every config field needs a default ({error})") from error
-    try:
-        field_hints(config_class)  # options are checked against these, so they must resolve
-    except Exception as error:
-        raise PluginError(
-            f"{name!r}: the annotations of {config_class.__name__} cannot be resolved ({error})"
-        ) from error
+__all__ = [
+    "AUTOLOAD_OFF_VARIABLE",
+    "DATASET",
+    "ENTRY_POINT_GROUP",
+    "EXECUTOR",
+    "EXTRACTOR",
+    "KINDS",
+    "METRIC",
+    "MODEL",
+    "TRACKER",
+    "ColumnCollision",
+    "Kind",
+    "PluginInfo",
+    "Registered",
+    "Registry",
+    "autoload_enabled",
+    "load_plugins",
+    "unknown_name_message",
+]

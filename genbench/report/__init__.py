@@ -33,7 +33,7 @@ The parts, one module each, in the order data flows through them:
     aggregate.py    statistics over seeds (``aggregate``): mean, std, n, confidence half-width, failures, N/A
     protocol.py     the protocol check above
     leaderboard.py  ``build_leaderboard``: the runs gathered, checked and aggregated
-    tables.py       the cells and protocol lines every renderer shows
+    tables.py       the cells and protocol lines every renderer shows; the evaluation-time table
     markdown.py     leaderboard.md
     html.py         leaderboard.html, from templates/leaderboard.html.j2 (jinja2, autoescaped)
     plots.py        the page's figures (matplotlib): quality against speed, training curves
@@ -94,8 +94,10 @@ from genbench.report.runs import (
     read_run,
 )
 from genbench.report.tables import (
+    EVALUATION_TIME_LEGEND,
     TableCell,
     column_header,
+    evaluation_time_rows,
     format_estimate,
     format_failed,
     interval_legend,
@@ -108,6 +110,7 @@ from genbench.report.terminal import format_leaderboard
 
 __all__ = [
     "CONFIDENCE",
+    "EVALUATION_TIME_LEGEND",
     "HTML_NAME",
     "MARKDOWN_NAME",
     "MEASUREMENT_FIELDS",
@@ -131,6 +134,7 @@ __all__ = [
     "default_out_dir",
     "draw_curves",
     "draw_quality_speed",
+    "evaluation_time_rows",
     "figure_png",
     "find_run_dirs",
     "format_estimate",

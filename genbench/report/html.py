@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +18,22 @@ from genbench.report.leaderboard import Leaderboard
 from genbench.report.plots import (
     SPEED_COLUMN,
     draw_curves,
+    draw_nfe,
     draw_quality_speed,
     entries_of,
     figure_png,
     model_curves,
+    nfe_series,
     quality_speed_points,
 )
-from genbench.report.tables import TableCell, interval_legend, protocol_sections, table_rows
+from genbench.report.tables import (
+    SideTable,
+    TableCell,
+    interval_legend,
+    protocol_sections,
+    side_tables,
+    table_rows,
+)
 from genbench.store.layout import RunDirectory
 
 if TYPE_CHECKING:
@@ -66,6 +75,10 @@ class DatasetSection:
     rows: list[list[TableCell]]
     plot: Image | None
     models: list[ModelFigures]
+    #: The small tables under the leaderboard (evaluation time; quality against network evaluations).
+    tables: list[SideTable] = field(default_factory=list)
+    #: Quality and sample time against network evaluations, where a model's evaluations swept them.
+    nfe_plot: Image | None = None
 
 
 def render_html(leaderboard: Leaderboard) -> str:
@@ -116,7 +129,10 @@ def dataset_section(leaderboard: Leaderboard, dataset: str) -> DatasetSection:
         ModelFigures(model, sample_images(leaderboard, dataset, model), curves_image(leaderboard, dataset, model))
         for model in leaderboard.models(dataset)
     ]
-    return DatasetSection(dataset, headers, rows, quality_speed_image(leaderboard, dataset), models)
+    plot = quality_speed_image(leaderboard, dataset)
+    return DatasetSection(
+        dataset, headers, rows, plot, models, side_tables(leaderboard, dataset), nfe_image(leaderboard, dataset)
+    )
 
 
 def quality_speed_image(leaderboard: Leaderboard, dataset: str) -> Image | None:
@@ -133,6 +149,17 @@ def quality_speed_image(leaderboard: Leaderboard, dataset: str) -> Image | None:
     if left_out:
         caption += f". Not plotted, for want of {quality} or {SPEED_COLUMN}: {', '.join(left_out)}"
     return Image("plot", "quality versus speed", caption, png)
+
+
+def nfe_image(leaderboard: Leaderboard, dataset: str) -> Image | None:
+    """Quality and sample time against network evaluations, for the models evaluated at several (a sweep)."""
+    found = nfe_series(leaderboard, dataset)
+    if found is None:
+        return None
+    quality, series = found
+    png = figure_png(lambda figure: draw_nfe(figure, series, leaderboard.specs[quality]), (9.0, 3.8))
+    caption = f"{quality} and seconds per sampled image against network evaluations per sample, one line per model"
+    return Image("nfe", "quality and speed against network evaluations", caption, png)
 
 
 def sample_images(leaderboard: Leaderboard, dataset: str, model: str) -> list[Image]:

@@ -9,9 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genbench.contract import Column, GenbenchError
+from genbench.contract import (
+    DEQUANTIZED,
+    EXACT,
+    IMPORTANCE_WEIGHTED,
+    STOCHASTIC_ESTIMATE,
+    VARIATIONAL_BOUND,
+    Column,
+    GenbenchError,
+)
 from genbench.report.aggregate import CONFIDENCE, TRAIN_TIME, TRAIN_TIME_COLUMN, cells_of_records, summarize
-from genbench.report.protocol import check_protocols
+from genbench.report.protocol import check_protocols, metric_of_column
 from genbench.report.runs import Entry, Run, find_run_dirs, label_entries, latest_per_seed, missing_notes, read_run
 
 if TYPE_CHECKING:
@@ -82,10 +90,38 @@ class Leaderboard:
         ranked = [c for c in declared if self.measured(dataset, c)]
         return sorted(ranked, key=lambda c: self.specs[c].rank or 0)
 
+    def likelihood_kind(self, dataset: str, model: str, column: str) -> str | None:
+        """What a likelihood column's number is for one model: "exact", "bound" or "estimate"; None for a column
+        that is no likelihood. Read from the records' provenance (``kind``, or the ``method`` of earlier runs)."""
+        for entry in self.entries:
+            if entry.dataset != dataset or entry.model != model or entry.record.status != "ok":
+                continue
+            metric = metric_of_column(column, entry)
+            provenance = entry.record.provenance.get(metric or "", {})
+            kind = provenance.get("kind")
+            if kind is None and "method" in provenance:  # a run from before likelihoods declared their kind
+                method = str(provenance["method"])
+                kind = EXACT if method.startswith("exact") else "bound" if "bound" in method else None
+            if kind is not None:
+                return _KIND_LABELS.get(str(kind), str(kind))
+        return None
+
+    def kinds(self, dataset: str, column: str) -> dict[str, str]:
+        """Model -> likelihood kind label, for the models whose cells of this column say one."""
+        found = {model: self.likelihood_kind(dataset, model, column) for model in self.models(dataset)}
+        return {model: kind for model, kind in found.items() if kind is not None}
+
     def best(self, dataset: str, column: str) -> set[str]:
-        """The models with the best mean of a column (ties share it); none where the direction is unknown."""
+        """The models with the best mean of a column (ties share it); none where the direction is unknown.
+
+        Where likelihoods of several kinds share a column, a stochastic estimate is never marked best: it may lie
+        on either side of the model's true value. A bound may be: its NLL is above the model's true NLL, so a
+        bound that beats an exact value is truly better."""
         spec = self.specs.get(column)
         measured = [s for s in self.summaries(dataset, column) if s["n"] > 0]
+        kinds = self.kinds(dataset, column) if len(measured) > 1 else {}
+        if len(set(kinds.values())) > 1:
+            measured = [s for s in measured if kinds.get(s["model"]) != "estimate"]
         if spec is None or not measured:
             return set()
         pick = max if spec.higher_is_better else min
@@ -128,6 +164,14 @@ def column_specs(runs: Sequence[Run]) -> dict[str, Column]:
 
 
 _UNRANKED = Column("", "", higher_is_better=False)
+#: How a likelihood's kind is shown beside its number.
+_KIND_LABELS = {
+    EXACT: EXACT,
+    DEQUANTIZED: "bound",
+    VARIATIONAL_BOUND: "bound",
+    IMPORTANCE_WEIGHTED: "bound",
+    STOCHASTIC_ESTIMATE: "estimate",
+}
 
 
 def _direction(spec: Column) -> str:

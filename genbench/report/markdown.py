@@ -7,7 +7,13 @@ table break survives into the file.
 from __future__ import annotations
 
 from genbench.report.leaderboard import Leaderboard
-from genbench.report.tables import TableCell, interval_legend, protocol_sections, table_rows
+from genbench.report.tables import (
+    TableCell,
+    interval_legend,
+    protocol_sections,
+    side_tables,
+    table_rows,
+)
 from genbench.toolkit.text import markdown_safe
 
 
@@ -19,6 +25,11 @@ def render_markdown(leaderboard: Leaderboard) -> str:
         lines += [f"## {_md(dataset)}", "", _md_row(headers), _md_row(["---"] * len(headers))]
         lines += [_md_row([_md_cell(cell) for cell in row], escape=False) for row in rows]
         lines.append("")
+        for side in side_tables(leaderboard, dataset):
+            lines += [f"### {side.title}", "", _md(side.legend), ""]
+            lines += [_md_row(side.headers), _md_row(["---"] * len(side.headers))]
+            lines += [_md_row([cell.text for cell in row]) for row in side.rows]
+            lines.append("")
     if leaderboard.notes:
         lines += ["## Notes", "", *(f"- {_md(note)}" for note in leaderboard.notes), ""]
     lines += ["## Protocol", ""]

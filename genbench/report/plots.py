@@ -53,6 +53,45 @@ def quality_speed_points(leaderboard: Leaderboard, dataset: str) -> tuple[str, l
     return (quality, points) if points else None
 
 
+def nfe_series(leaderboard: Leaderboard, dataset: str) -> tuple[str, dict[str, list[tuple[int, float, float]]]] | None:
+    """Per model (its rows of a sweep gathered under the model's name): (NFE, quality, seconds per image) of each
+    row that reported its network evaluations; None where no model swept at least two of them."""
+    quality = leaderboard.ranking_column(dataset)
+    if quality is None:
+        return None
+    reported: dict[str, int] = {}
+    for entry in leaderboard.entries:
+        nfe = entry.record.provenance.get(SPEED_COLUMN, {}).get("nfe")
+        if entry.dataset == dataset and entry.record.status == "ok" and isinstance(nfe, int):
+            reported[entry.model] = nfe
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for model, nfe in reported.items():
+        value, speed = leaderboard.summary(dataset, model, quality), leaderboard.summary(dataset, model, SPEED_COLUMN)
+        if value["n"] and speed["n"]:
+            series.setdefault(entries_of(leaderboard, dataset, model)[0].record.model, []).append(
+                (nfe, float(value["mean"]), float(speed["mean"]))
+            )
+    swept = {model: sorted(points) for model, points in series.items() if len({p[0] for p in points}) > 1}
+    return (quality, swept) if swept else None
+
+
+def draw_nfe(figure: Figure, series: Mapping[str, Sequence[tuple[int, float, float]]], quality: Column) -> None:
+    """Quality and seconds per image against network evaluations, one line per model."""
+    left, right = figure.subplots(1, 2)
+    for index, (model, points) in enumerate(series.items()):
+        nfe = [p[0] for p in points]
+        left.plot(nfe, [p[1] for p in points], marker="o", color=f"C{index % 10}", label=_mpl(model))
+        right.plot(nfe, [p[2] for p in points], marker="o", color=f"C{index % 10}", label=_mpl(model))
+    better = "higher" if quality.higher_is_better else "lower"
+    left.set_ylabel(_mpl(f"{quality.name} ({quality.unit}) — {better} is better"))
+    right.set_ylabel("sample_time (s/image)")
+    for axes in (left, right):
+        axes.set_xscale("log")
+        axes.set_xlabel("network evaluations per sample (NFE, log scale)")
+        axes.grid(alpha=0.3)
+    left.legend(fontsize=8)
+
+
 def figure_png(draw: Callable[[Figure], None], size: tuple[float, float]) -> bytes:
     """Draw on a fresh Agg figure (no pyplot: no global state, no display) and return the PNG."""
     # Imported here: only HTML pages draw, and matplotlib takes a while to import.

@@ -16,9 +16,12 @@ from genbench.report.aggregate import TRAIN_TIME
 from genbench.report.runs import Entry, canonical
 
 #: Provenance fields that record what a measurement found or where it cached things, not how it measured.
-MEASUREMENT_FIELDS = frozenset({"seconds", "elapsed", "duration", "wall_time", "cache", "cache_path", "cached"})
-#: Provenance fields that describe the model's own estimator; compared per model, not across models.
-PER_MODEL_FIELDS = frozenset({"method"})
+MEASUREMENT_FIELDS = frozenset(
+    {"seconds", "elapsed", "duration", "wall_time", "cache", "cache_path", "cached", "nll_stderr", "seconds_per_nfe"}
+)
+#: Provenance fields that describe the model's own estimator (its likelihood, of which kind, with which settings;
+#: its sampler and the network evaluations a sample costs): compared per model, not across models.
+PER_MODEL_FIELDS = frozenset({"method", "kind", "likelihood", "settings", "sampler", "nfe"})
 
 
 def check_protocols(entries: Sequence[Entry], columns: Sequence[str]) -> dict[tuple[str, str], dict[str, str]]:

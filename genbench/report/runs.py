@@ -90,7 +90,8 @@ def _label_fields(record: CellRecord) -> dict[str, Any]:
     """The config, and where the model came from: weights from two files are two rows, as two configs are."""
     origin = record.provenance.get("origin")
     made = f"{origin.get('file')} ({str(origin.get('sha256'))[:8]})" if isinstance(origin, dict) else "training"
-    return {**record.config, "from": made}
+    # Evaluation-time options (a sweep of steps, say) make rows of their own, as configs do.
+    return {**record.config, **record.sample_options, "from": made}
 
 
 def _differs(configs: list[dict[str, Any]], key: str) -> bool:

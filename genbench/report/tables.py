@@ -7,6 +7,7 @@ come from here, so the three agree.
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,9 @@ def interval_legend(leaderboard: Leaderboard) -> str:
     return (
         f"Each value is the mean over seeds ± the half-width of its {leaderboard.confidence:.0%} confidence "
         "interval (Student t, n - 1 degrees of freedom); a single seed has no interval. "
-        "↓ lower is better, ↑ higher is better; the best value of each column is marked. "
+        "↓ lower is better, ↑ higher is better; the best value of each column is marked. A likelihood column that "
+        "holds bounds or estimates beside exact values says each one's kind: a bound's nll is above the model's true "
+        "nll, and an estimate, which may fall on either side, is never marked best. "
         "Failed cells are left out of the statistics and counted under failed."
     )
 
@@ -78,6 +81,9 @@ def table_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[
     shown = [column for column in leaderboard.columns if _shown(leaderboard, dataset, column)]
     headers = ["model", "seeds", *(column_header(c, leaderboard.specs.get(c)) for c in shown), "failed"]
     best = {column: leaderboard.best(dataset, column) for column in shown}
+    # Where a column holds likelihoods of more than one kind, every cell of it says its kind.
+    kinds = {column: leaderboard.kinds(dataset, column) for column in shown}
+    labelled = {column for column, found in kinds.items() if set(found.values()) - {"exact"}}
     rows = []
     for model in leaderboard.models(dataset):
         # Seeds and failures are the same in every column of a row; train_time is always there.
@@ -86,7 +92,10 @@ def table_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[
         for column in shown:
             summary = leaderboard.summary(dataset, model, column)
             value = float(summary["mean"]) if summary["n"] else None
-            row.append(TableCell(format_estimate(summary), value, model in best[column], summary["not_applicable"]))
+            text = format_estimate(summary)
+            if column in labelled and value is not None and model in kinds[column]:
+                text = f"{text} ({kinds[column][model]})"
+            row.append(TableCell(text, value, model in best[column], summary["not_applicable"]))
         row.append(TableCell(format_failed(counts), float(counts["failed"])))
         rows.append(row)
     return headers, rows
@@ -97,6 +106,89 @@ def _shown(leaderboard: Leaderboard, dataset: str, column: str) -> bool:
     return column == TRAIN_TIME or any(
         column in entry.run.info.get("columns", []) for entry in leaderboard.entries if entry.dataset == dataset
     )
+
+
+#: What the "Evaluation time" table of a data set holds.
+EVALUATION_TIME_LEGEND = "Seconds each metric took per cell (device synchronized), mean over the finished cells."
+
+
+def evaluation_time_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[list[TableCell]]] | None:
+    """Headers and rows of a data set's "Evaluation time" table: per model, the mean over its finished cells of the
+    seconds each metric took. None where no such cell recorded its metrics' times (runs from before they were)."""
+    seconds: dict[str, dict[str, list[float]]] = {}
+    for entry in leaderboard.entries:
+        if entry.dataset == dataset and entry.record.status == "ok":
+            for metric, value in entry.record.metric_times.items():
+                seconds.setdefault(entry.model, {}).setdefault(metric, []).append(float(value))
+    if not seconds:
+        return None
+    metrics = list(dict.fromkeys(metric for times in seconds.values() for metric in times))
+    headers = ["model", *(f"{metric} (s)" for metric in metrics)]
+    rows = []
+    for model in (model for model in leaderboard.models(dataset) if model in seconds):
+        means = [statistics.fmean(seconds[model][m]) if m in seconds[model] else None for m in metrics]
+        cells = [TableCell("–") if mean is None else TableCell(_significant(mean, 3), mean) for mean in means]
+        rows.append([TableCell(model, model), *cells])
+    return headers, rows
+
+
+NFE_LEGEND = (
+    "Network evaluations (NFE) one sample costs with each row's evaluation-time options, as the model reported them, "
+    "beside the seconds per image and the quality: how far fewer steps buy speed, and what they cost."
+)
+
+
+@dataclass(frozen=True)
+class SideTable:
+    """A small table shown under a data set's leaderboard: its title, what it shows, its headers and rows."""
+
+    title: str
+    legend: str
+    headers: list[str]
+    rows: list[list[TableCell]]
+
+
+def side_tables(leaderboard: Leaderboard, dataset: str) -> list[SideTable]:
+    """The tables under a data set's leaderboard that have something to show: evaluation time, and quality and
+    sample time against network evaluations where a model reported them (a sweep of steps, say)."""
+    tables = []
+    times = evaluation_time_rows(leaderboard, dataset)
+    if times is not None:
+        tables.append(SideTable("Evaluation time", EVALUATION_TIME_LEGEND, *times))
+    nfe = nfe_rows(leaderboard, dataset)
+    if nfe is not None:
+        tables.append(SideTable("Quality and sample time against network evaluations", NFE_LEGEND, *nfe))
+    return tables
+
+
+def nfe_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[list[TableCell]]] | None:
+    """Per model row that reported its network evaluations per sample (``sample_time``'s ``nfe``): NFE, seconds
+    per image and per network evaluation, and the data set's ranking quality column; None where none did."""
+    reported: dict[str, int] = {}
+    for entry in leaderboard.entries:
+        nfe = entry.record.provenance.get("sample_time", {}).get("nfe")
+        if entry.dataset == dataset and entry.record.status == "ok" and isinstance(nfe, int):
+            reported[entry.model] = nfe
+    if not reported:
+        return None
+    quality = leaderboard.ranking_column(dataset)
+    shown = [column for column in ("sample_time", quality) if column is not None]
+    headers = ["model", "NFE", *(column_header(c, leaderboard.specs.get(c)) for c in shown), "seconds per NFE"]
+    rows = []
+    for model in sorted(reported, key=lambda model: (model.split(" (")[0], reported[model])):
+        summaries = [leaderboard.summary(dataset, model, column) for column in shown]
+        cells = [TableCell(format_estimate(s), float(s["mean"]) if s["n"] else None) for s in summaries]
+        per_image = leaderboard.summary(dataset, model, "sample_time")
+        per_nfe = float(per_image["mean"]) / max(reported[model], 1) if per_image["n"] else None
+        rows.append(
+            [
+                TableCell(model, model),
+                TableCell(str(reported[model]), float(reported[model])),
+                *cells,
+                TableCell("–" if per_nfe is None else _significant(per_nfe, 3), per_nfe),
+            ]
+        )
+    return headers, rows
 
 
 def protocol_sections(leaderboard: Leaderboard) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from genbench.report.leaderboard import Leaderboard
-from genbench.report.tables import TableCell, table_rows
+from genbench.report.tables import TableCell, side_tables, table_rows
 from genbench.toolkit.text import terminal_safe
 
 
@@ -23,7 +23,12 @@ def format_leaderboard(leaderboard: Leaderboard) -> str:
         lines = [terminal_safe(f"== {dataset} =="), frame.to_string(index=False)]
         lines += [f"failed: {row[0].text}: {row[-1].text}" for row in rows if row[-1].text != "0"]
         lines += _na_notes(headers, rows)
-        blocks.append("\n".join([lines[0], lines[1], *(terminal_safe(line) for line in lines[2:])]))
+        block = [lines[0], lines[1], *(terminal_safe(line) for line in lines[2:])]
+        for side in side_tables(leaderboard, dataset):
+            safe = [[terminal_safe(cell.text) for cell in row] for row in side.rows]
+            table = pd.DataFrame(safe, columns=[terminal_safe(header) for header in side.headers])
+            block += [f"{side.title.lower()}:", table.to_string(index=False)]
+        blocks.append("\n".join(block))
     notes = [terminal_safe(f"note: {note}") for note in leaderboard.notes]
     legend = f"mean ± {leaderboard.confidence:.0%} CI half-width over seeds; * best of its column"
     return "\n\n".join([*blocks, "\n".join([legend, *notes])])

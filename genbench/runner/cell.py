@@ -25,12 +25,14 @@ from genbench.contract import (
     NotApplicable,
     TrainingDiverged,
 )
+from genbench.errors import PluginOutputError
 from genbench.runner.external import (
     use_origin,
 )
 from genbench.runner.grids import save_sample_grid
+from genbench.runner.guard import checked_model
 from genbench.runner.identity import model_key
-from genbench.runner.prepare import PreparedRun
+from genbench.runner.prepare import PreparedRun, sample_options_instance
 from genbench.runner.provenance import now, plain_data
 from genbench.store.layout import cache_dir
 from genbench.toolkit.checks import non_finite_paths
@@ -40,11 +42,20 @@ if TYPE_CHECKING:
 
 
 def run_cell(
-    run: PreparedRun, spec: ModelSpec, seed: int, identifier: str, *, progress: bool, retrain: bool = False
+    run: PreparedRun,
+    spec: ModelSpec,
+    seed: int,
+    identifier: str,
+    *,
+    progress: bool,
+    retrain: bool = False,
+    sample_options: Mapping[str, Any] | None = None,
 ) -> CellRecord:
     """Train (or load) one model, evaluate every metric, and describe the outcome; failures are recorded.
 
-    ``retrain`` fits the model even where a checkpoint exists (--rerun), and replaces that checkpoint."""
+    ``retrain`` fits the model even where a checkpoint exists (--rerun), and replaces that checkpoint.
+    ``sample_options`` are the model's evaluation-time options for this cell (one point of a sweep): they change
+    how the trained model is evaluated, never which checkpoint it is."""
     config = run.model_configs[spec.name]
     key = model_key(run, spec, seed)
     record = CellRecord(
@@ -58,16 +69,21 @@ def run_cell(
         dataset_provenance=dict(run.dataset.provenance),
         device=str(run.device),
         started=now(),
+        sample_options=dict(sample_options or {}),
     )
     try:
         model = obtain_model(run, spec, config, seed, key, record, progress=progress, retrain=retrain)
+        if spec.sample_options_class is not None:
+            model.sample_options = sample_options_instance(spec, record.sample_options)  # type: ignore[attr-defined]
+        model = checked_model(model, spec.name, run.dataset.info)  # metrics and the grid see only checked outputs
         evaluate(run, model, seed, record, progress=progress)
         save_sample_grid(run, model, seed, identifier)
     except GenbenchError:
         raise  # a user mistake (a missing weights file, say) would fail every cell: stop and say so
     except Exception as error:  # the run goes on; the cell says why it failed
         record.status = "failed"
-        record.error = f"{type(error).__name__}: {error}"
+        # A plugin's output that breaks the contract is described by one sentence that names the model already.
+        record.error = str(error) if isinstance(error, PluginOutputError) else f"{type(error).__name__}: {error}"
         record.traceback = traceback.format_exc()
     else:
         record.status = "ok" if record.error is None else "failed"
@@ -155,12 +171,14 @@ def curve_point(step: int, values: Mapping[str, float]) -> dict[str, float]:
 
 
 def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRecord, *, progress: bool) -> None:
-    """Every metric that applies writes its columns; one that does not says why; one that crashes fails the cell."""
+    """Every metric that applies writes its columns and its seconds; one that does not says why; one that crashes
+    fails the cell, and a model output that breaks the contract (PluginOutputError) ends the cell's evaluation."""
     memo: dict[str, Any] = {}
     for metric in run.metrics:
         columns = [column.name for column in metric.columns]
         if metric.requires_any and not metric.requires_any & model.capabilities:
-            needs = " or ".join(sorted(metric.requires_any))
+            *others, last = sorted(metric.requires_any)
+            needs = f"{', '.join(others)} or {last}" if others else last
             for column in columns:
                 record.not_applicable[column] = f"{record.model} has no {needs}"
             continue
@@ -175,19 +193,25 @@ def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRe
             progress=progress,
             options=run.request.plugin_options,
             memo=memo,
+            model_name=record.model,
         )
         try:
             with torch.no_grad():
+                synchronize(run.device)
+                began = time.perf_counter()
                 result = metric.compute(model, ctx)
+                synchronize(run.device)
+                seconds = time.perf_counter() - began
         except NotApplicable as reason:
             for column in columns:
                 record.not_applicable[column] = str(reason)
             continue
-        except GenbenchError:
-            raise
+        except (GenbenchError, PluginOutputError):
+            raise  # a user mistake stops the run; a model's broken output fails the whole cell, with its sentence
         except Exception as error:
             record.error = record.error or f"metric {metric.name}: {type(error).__name__}: {error}"
             continue
+        record.metric_times[metric.name] = seconds
         for column in columns:
             value = result.values.get(column)
             if value is None or not math.isfinite(value):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -31,6 +33,7 @@ from genbench.contract.executors import (
 )
 from genbench.registry import EXECUTOR, Registry
 from genbench.toolkit.files import write_atomic
+from genbench.toolkit.text import warn
 
 if TYPE_CHECKING:
     from genbench.runner.prepare import PreparedRun
@@ -147,18 +150,68 @@ def run_cells(
         cache_files=folder_files(results_dir, results_dir / ".cache") if attach else {},
     )
     records: dict[str, CellRecord] = {}
+    outcomes: Iterator[CellOutcome] = iter(())
     try:
-        for outcome in spec.run(context):
-            records[outcome.task.cell_id] = finish(run, outcome)
-            say(finished_line(outcome))
-            bar.update(1)
-        for task in tasks:  # an executor that lost a task must not lose its cell's row
-            if task.cell_id not in records:
-                lost = failed_outcome(task, f"ExecutorLostCell: executor {spec.name!r} gave no outcome for it")
-                records[task.cell_id] = finish(run, lost)
+        outcomes = iter(spec.run(context))
+        with sigterm_interrupts():
+            for outcome in outcomes:
+                records[outcome.task.cell_id] = finish(run, outcome)
+                say(finished_line(outcome))
+                bar.update(1)
+            for task in tasks:  # an executor that lost a task must not lose its cell's row
+                if task.cell_id not in records:
+                    lost = failed_outcome(task, f"ExecutorLostCell: executor {spec.name!r} gave no outcome for it")
+                    records[task.cell_id] = finish(run, lost)
+    except BaseException:  # Ctrl-C, SIGTERM, an error that stops the run: trackers close what they opened
+        close = getattr(outcomes, "close", None)  # the executor stops its workers first (a generator's finally)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+        interrupted(run, [task.cell_id for task in tasks if task.cell_id not in records])
+        raise
     finally:
         bar.close()
     return [records[task.cell_id] for task in tasks]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the driver while its cells ran: it stops as Ctrl-C stops it."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While cells run, SIGTERM (a batch system's stop, ``kill``) raises ``Terminated`` in the driver instead of
+    ending it at once, so that trackers hear of the interruption (``genbench_run_interrupted``). Only in the main
+    thread (the only one signals reach) and only where SIGTERM has its default action: a handler that the
+    program embedding genbench set stays."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def interrupted(run: PreparedRun, cell_ids: list[str]) -> None:
+    """Tell the plugins which cells a stopping run leaves unfinished; a failing listener warns, and the reason the
+    run stops is what the user sees."""
+    try:
+        run.registry.call_hook("genbench_run_interrupted", cell_ids=cell_ids, run=run.events())
+    except Exception as error:
+        warn(f"a plugin failed while the run stopped: {type(error).__name__}: {error}")
+
+
+def announce_reused(run: PreparedRun, record: CellRecord) -> None:
+    """A cell reused from an earlier run, announced to the trackers when some are on: ``--log`` added to a run that
+    is done logs what it computed."""
+    if run.request.log:
+        run.registry.call_hook("genbench_cell_finished", record=record, run=run.events(), reused=True)
 
 
 def addressed(
@@ -216,7 +269,7 @@ def finish(run: PreparedRun, outcome: CellOutcome) -> CellRecord:
             path = run.request.results_dir / safe_relative(relative)
             write_bytes_atomic(path, content)
         run.directory.write_cell(outcome.record)
-    run.registry.call_hook("genbench_cell_finished", record=outcome.record, run=run.events())
+    run.registry.call_hook("genbench_cell_finished", record=outcome.record, run=run.events(), reused=False)
     return outcome.record
 
 

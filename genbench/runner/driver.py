@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from genbench.contract import (
     CellRecord,
 )
-from genbench.contract.executors import CellOutcome, CellTask, ExecutionOptions, absolute_request
+from genbench.contract.executors import CellOutcome, CellTask, ExecutionOptions, absolute_request, cell_label
 from genbench.contract.request import RunRequest
 from genbench.report import write_run_leaderboard
 from genbench.runner import cell
-from genbench.runner.dispatch import check_execution, run_cells, run_folder_lock
+from genbench.runner.dispatch import announce_reused, check_execution, run_cells, run_folder_lock
 from genbench.runner.grids import save_real_grid
 from genbench.runner.identity import cell_id, cell_identity, evaluation_code, files_named_by, model_key
 from genbench.runner.prepare import PreparedRun
@@ -65,7 +65,13 @@ def _execute_locked(
     if stale:
         echo(f"removed {len(stale)} half-written temporary files that an interrupted run left behind")
     started = now()
-    cells = [(spec, seed) for spec in run.models for seed in run.request.seeds]
+    # One cell per model, seed and combination of evaluation-time options (one, {}, where none were given).
+    cells = [
+        (spec, seed, index)
+        for spec in run.models
+        for seed in run.request.seeds
+        for index in range(len(run.sample_options_of(spec.name)))
+    ]
     metric_settings = {spec.name: plain_data(run.metric_configs[spec.name]) for spec in run.metrics}
     # Options that plugins added (a weights file, say) change what metrics measure: they name the cell too; so
     # does the code of the metrics and of the extractors they use.
@@ -76,8 +82,14 @@ def _execute_locked(
         "files": files_named_by([metric_settings, plain_data(run.request.plugin_options)]),
     }
     ids = {
-        (spec.name, seed): cell_id(spec.name, run.dataset.name, seed, model_key(run, spec, seed), evaluation)
-        for spec, seed in cells
+        (spec.name, seed, index): cell_id(
+            spec.name,
+            run.dataset.name,
+            seed,
+            model_key(run, spec, seed),
+            evaluation_of_cell(evaluation, run.sample_options_of(spec.name)[index]),
+        )
+        for spec, seed, index in cells
     }
     run_info = {
         "command": command if command is not None else ["genbench.run"],
@@ -95,7 +107,7 @@ def _execute_locked(
         "platform": platform.platform(),
         "git_revision": git_revision(),
         "plugins": [dataclasses.asdict(p) for p in run.registry.plugins],
-        "cells": [ids[(spec.name, seed)] for spec, seed in cells],
+        "cells": [ids[cell] for cell in ids],
         # How the cells ran (never what they computed): the executor and its options.
         "execution": dataclasses.asdict(execution),
         "started": started,
@@ -106,25 +118,36 @@ def _execute_locked(
     finished: dict[str, CellRecord] = {}
     tasks = []
     worker_request = absolute_request(run.request)
-    for spec, seed in cells:
-        identifier = ids[(spec.name, seed)]
+    for spec, seed, index in cells:
+        identifier = ids[(spec.name, seed, index)]
+        options = run.sample_options_of(spec.name)[index]
         rerun = rerun_requested(run.request, spec.name)
         record = None if rerun else directory.read_cell(identifier)
         if record is not None and record.status == "ok":
-            echo(f"{spec.name} seed {seed}: finished before, reusing {directory.cell_path(identifier)}")
+            label = cell_label(spec.name, seed, options)
+            echo(f"{label}: finished before, reusing {directory.cell_path(identifier)}")
             finished[identifier] = record
+            announce_reused(run, record)  # to the trackers, if some are on: --log added later logs it
         else:
             identity = cell_identity(run, spec, seed)
-            tasks.append(CellTask(worker_request, spec.name, seed, identifier, rerun, identity))
+            tasks.append(CellTask(worker_request, spec.name, seed, identifier, rerun, identity, sample_options=options))
 
     def run_here(task: CellTask) -> CellOutcome:
         spec = next(spec for spec in run.models if spec.name == task.model)
-        record = cell.run_cell(run, spec, task.seed, task.cell_id, progress=progress, retrain=task.retrain)
+        record = cell.run_cell(
+            run,
+            spec,
+            task.seed,
+            task.cell_id,
+            progress=progress,
+            retrain=task.retrain,
+            sample_options=task.sample_options,
+        )
         return CellOutcome(task, record)
 
     ran = run_cells(run, tasks, execution, total=len(cells), progress=progress, echo=echo, run_here=run_here)
     finished.update((record.cell_id, record) for record in ran)
-    records = [finished[ids[(spec.name, seed)]] for spec, seed in cells]
+    records = [finished[identifier] for identifier in ids.values()]
     frame = records_frame(records, run.metric_columns)
     directory.write_csv(frame)
     failed = int((frame["status"] != "ok").sum())
@@ -137,3 +160,9 @@ def _execute_locked(
 def rerun_requested(request: RunRequest, model: str) -> bool:
     """--rerun (every model) or --rerun MODEL,...: retrain the model and evaluate its cells again."""
     return request.rerun is not None and (not request.rerun or model in request.rerun)
+
+
+def evaluation_of_cell(evaluation: dict[str, Any], sample_options: Mapping[str, Any]) -> dict[str, Any]:
+    """What names a cell beyond its checkpoint: the run's evaluation settings, and the model's evaluation-time
+    options where it has some (none: the cell ids of runs before such options existed)."""
+    return {**evaluation, "sample_options": dict(sample_options)} if sample_options else evaluation

@@ -7,7 +7,11 @@ the data, a weights file that is not there) is found here, as one GenbenchError,
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,6 +38,7 @@ from genbench.runner.external import (
     sample_set_specs,
 )
 from genbench.store.layout import RunDirectory, cache_dir, check_writable_folder
+from genbench.toolkit.checks import check_value, field_hints
 from genbench.toolkit.text import warn
 
 if TYPE_CHECKING:
@@ -55,6 +60,11 @@ class PreparedRun:
     directory: RunDirectory
     #: Models made elsewhere (--checkpoint, --sample-set, the samples plugin), built once; they are never fitted.
     origins: dict[str, Origin] = field(default_factory=dict)
+    #: Model -> the evaluation-time options of each of its evaluations ([{}]: one, with the model's defaults).
+    sample_settings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def sample_options_of(self, model: str) -> list[dict[str, Any]]:
+        return self.sample_settings.get(model) or [{}]
 
     @property
     def metric_columns(self) -> list[str]:
@@ -109,14 +119,9 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     check_trackers(request, registry)
     metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
     metrics = [registry.get(METRIC, name) for name in metric_names]
+    registry.check_columns(metric_names)  # two metrics of one column in one table: refused, naming both plugins
     dataset_spec = registry.get(DATASET, request.dataset)
-    for label, options, known in (
-        ("model", request.model_options, model_names),
-        ("metric", request.metric_options, metric_names),
-    ):
-        stray = sorted(set(options) - set(known))
-        if stray:
-            raise GenbenchError(f"options given for {label}s {stray} that this run does not use ({', '.join(known)})")
+    request, unused = without_unused_options(request, registry, model_names, metric_names)  # warned at the end
     model_configs = {
         spec.name: resolve_config(
             spec.config_class, model_options(request, spec.name), f"model {spec.name!r}", request.epochs
@@ -124,7 +129,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         for spec in models
     }
     metric_configs = {
-        spec.name: resolve_config(spec.config_class, request.metric_options.get(spec.name, {}), f"metric {spec.name!r}")
+        spec.name: resolve_config(spec.config_class, shared_options(spec, registry, request), f"metric {spec.name!r}")
         if spec.config_class is not None
         else None
         for spec in metrics
@@ -146,9 +151,57 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     directory = RunDirectory(request.results_dir / request.run_name())
     for plugin in registry.broken:  # what it provides is missing from "every installed metric", say so
         warn(f"plugin {plugin.name!r} from {plugin.origin} is broken and not used: {plugin.error}")
+    if unused is not None:
+        warn(unused)
+    sample_settings = {
+        spec.name: sample_combinations(spec, request.sample_options.get(spec.name, {})) for spec in models
+    }
     return PreparedRun(
-        request, registry, models, model_configs, metrics, metric_configs, dataset, device, directory, origins
+        request,
+        registry,
+        models,
+        model_configs,
+        metrics,
+        metric_configs,
+        dataset,
+        device,
+        directory,
+        origins,
+        sample_settings,
     )
+
+
+def without_unused_options(
+    request: RunRequest, registry: Registry, models: list[str], metrics: list[str]
+) -> tuple[RunRequest, str | None]:
+    """The request without its option tables for models and metrics that the run does not use, and one warning
+    line naming them (None if there are none).
+
+    One config file may serve two runs (``--models vae`` with it, and ``--models gan``): options for what a run
+    leaves out are no mistake, but a misspelt name may be one, so they are named. They are dropped from the
+    request, so that run.json records the options that were used and workers do not warn again. A table of a
+    metric that shares its options with one of the run's (``MetricSpec.shares_options_with``) is used."""
+    sources = {registry.get(METRIC, name).shares_options_with or name for name in metrics}
+    sharing = {name for name in registry.names(METRIC) if registry.get(METRIC, name).shares_options_with in sources}
+    used_metrics = set(metrics) | sources | sharing
+    unused_models = sorted(set(request.model_options) - set(models))
+    unused_metrics = sorted(set(request.metric_options) - used_metrics)
+    unused_sampling = sorted(set(request.sample_options) - set(models))
+    if not unused_models and not unused_metrics and not unused_sampling:
+        return request, None
+    named = [f"model {name!r}" for name in unused_models] + [f"metric {name!r}" for name in unused_metrics]
+    named += [f"sampling of model {name!r}" for name in unused_sampling]
+    line = (
+        f"options given for {', '.join(named)} are ignored: this run does not use them "
+        f"(models: {', '.join(models)}; metrics: {', '.join(metrics) or 'none'})"
+    )
+    used = dataclasses.replace(
+        request,
+        model_options={name: options for name, options in request.model_options.items() if name in models},
+        metric_options={name: options for name, options in request.metric_options.items() if name in used_metrics},
+        sample_options={name: options for name, options in request.sample_options.items() if name in models},
+    )
+    return used, line
 
 
 def check_trackers(request: RunRequest, registry: Registry) -> None:
@@ -201,3 +254,69 @@ def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> Generativ
             f"model {spec.name!r} cannot be built for data set {dataset.name!r} ({'x'.join(map(str, info.shape))}, "
             f"{info.levels} levels) with its config: {type(error).__name__}: {' '.join(str(error).split())}"
         ) from error
+
+
+def shared_options(spec: MetricSpec, registry: Registry, request: RunRequest) -> dict[str, Any]:
+    """The options of ``spec`` and of the metrics it shares them with (``MetricSpec.shares_options_with``: bpd
+    and nll are one estimate), given under any of their names; two values for one option are refused."""
+    source = spec.shares_options_with or spec.name
+    sharing = {name for name in registry.names(METRIC) if registry.get(METRIC, name).shares_options_with == source}
+    group = [source, *sorted(sharing - {source})]
+    merged: dict[str, Any] = {}
+    given_under: dict[str, str] = {}
+    for name in group:
+        for key, value in request.metric_options.get(name, {}).items():
+            if key in merged and merged[key] != value:
+                raise GenbenchError(
+                    f"[metric.{given_under[key]}] {key} = {merged[key]!r} and [metric.{name}] {key} = {value!r}: "
+                    f"{' and '.join(group)} report one estimate, so give {key} once (under [metric.{source}])"
+                )
+            merged[key], given_under[key] = value, name
+    return merged
+
+
+def sample_combinations(spec: ModelSpec, given: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """One dict of evaluation-time options per evaluation of ``spec``: every combination of the values given
+    (--sample-option ddpm.steps=10,50,100 gives three), each checked against the model's options class and
+    written as its fields' typed values, so that "10" on the command line and 10 in a file name the same cell."""
+    if not given:
+        return [{}]
+    if spec.sample_options_class is None:
+        raise GenbenchError(
+            f"--sample-option {spec.name}.{next(iter(given))}=...: model {spec.name!r} has no evaluation-time options"
+        )
+    names = list(given)
+    hints = field_hints(spec.sample_options_class)
+    combinations = []
+    for values in itertools.product(*(given[name] for name in names)):
+        chosen = {name: from_text(value, hints.get(name)) for name, value in zip(names, values, strict=True)}
+        resolved = resolve_config(spec.sample_options_class, chosen, f"sample options of model {spec.name!r}")
+        combinations.append({name: plain_value(getattr(resolved, name)) for name in names})
+    return list({json.dumps(c, sort_keys=True, default=str): c for c in combinations}.values())
+
+
+def from_text(value: Any, hint: Any) -> Any:
+    """A value as the command line gives it ("0.5", "true") as the field's type would take it (0.5, True); a
+    value that is no JSON literal stays text, and the field's check says what it should be."""
+    if not isinstance(value, str) or hint is None or hint is str:
+        return value
+    try:
+        check_value(value, hint, "")
+    except GenbenchError:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def plain_value(value: Any) -> Any:
+    """A typed option value as JSON holds it (a path as its text)."""
+    return str(value) if isinstance(value, Path) else value
+
+
+def sample_options_instance(spec: ModelSpec, options: Mapping[str, Any]) -> Any:
+    """The model's evaluation-time options for one evaluation: its defaults with ``options`` over them."""
+    if spec.sample_options_class is None:
+        return None
+    return resolve_config(spec.sample_options_class, dict(options), f"sample options of model {spec.name!r}")

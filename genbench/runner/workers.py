@@ -58,7 +58,15 @@ def run_task(task: CellTask, cache_files: Mapping[str, bytes] | None = None) -> 
             "and data on every worker",
         )
     before = {} if shared else file_states(results_dir)
-    record = cell.run_cell(run, spec, task.seed, task.cell_id, progress=False, retrain=task.retrain)
+    record = cell.run_cell(
+        run,
+        spec,
+        task.seed,
+        task.cell_id,
+        progress=False,
+        retrain=task.retrain,
+        sample_options=task.sample_options,
+    )
     if shared:
         run.directory.write_cell(record)
         return CellOutcome(task, record, written=True)

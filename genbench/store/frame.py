@@ -15,11 +15,20 @@ if TYPE_CHECKING:
 from genbench.store.layout import RunDirectory, read_records
 from genbench.store.records import BASE_COLUMNS, NOT_APPLICABLE_COLUMN, damaged_row
 
+#: The column that names each cell's evaluation-time options, where a run swept some.
+SAMPLE_OPTIONS_COLUMN = "sample_options"
+
 
 def records_frame(records: Iterable[CellRecord], metric_columns: list[str]) -> pd.DataFrame:
-    """One row per cell; a metric that does not apply is NaN here and explained in ``not_applicable``."""
+    """One row per cell; a metric that does not apply is NaN here and explained in ``not_applicable``.
+
+    A cell that did not finish ("failed", "damaged") shows no metric value: what it measured before it failed stays
+    in its record, for debugging, and never reaches a table. ``eval_time`` is the seconds its metrics took in all."""
     import pandas as pd
 
+    records = list(records)
+    # A sweep of evaluation-time options (--sample-option) evaluates one model several times: say which time.
+    swept = any(record.sample_options for record in records)
     rows = []
     for record in records:
         row: dict[str, Any] = {
@@ -29,15 +38,20 @@ def records_frame(records: Iterable[CellRecord], metric_columns: list[str]) -> p
             "status": record.status,
             "error": record.error or "",
             "train_time": record.train_time,
+            "eval_time": math.fsum(record.metric_times.values()) if record.metric_times else math.nan,
         }
+        measured = record.metrics if record.status == "ok" else {}
         for column in metric_columns:
-            row[column] = record.metrics.get(column, math.nan)
+            row[column] = measured.get(column, math.nan)
         row[NOT_APPLICABLE_COLUMN] = "; ".join(f"{c}: {why}" for c, why in record.not_applicable.items())
         row["cell_id"] = record.cell_id
+        if swept:
+            row[SAMPLE_OPTIONS_COLUMN] = ", ".join(f"{key}={value}" for key, value in record.sample_options.items())
         rows.append(row)
-    columns = [*BASE_COLUMNS, *metric_columns, NOT_APPLICABLE_COLUMN, "cell_id"]
+    options = [SAMPLE_OPTIONS_COLUMN] if swept else []
+    columns = [*BASE_COLUMNS[:3], *options, *BASE_COLUMNS[3:], *metric_columns, NOT_APPLICABLE_COLUMN, "cell_id"]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ["train_time", *metric_columns]:
+    for column in ["train_time", "eval_time", *metric_columns]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["seed"] = frame["seed"].astype("int64")
     return frame

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 #: The leading columns of every results table; metric columns follow in the order the metrics were asked for.
-BASE_COLUMNS = ["model", "dataset", "seed", "status", "error", "train_time"]
+BASE_COLUMNS = ["model", "dataset", "seed", "status", "error", "train_time", "eval_time"]
 NOT_APPLICABLE_COLUMN = "not_applicable"
 #: The status ``show`` gives a cell whose record is damaged (a record on disk has "ok" or "failed").
 DAMAGED = "damaged"
@@ -80,14 +80,22 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "metrics": (dict,),
     "not_applicable": (dict,),
     "provenance": (dict,),
+    "metric_times": (dict,),
     "dataset_provenance": (dict,),
     "device": (str,),
     "curve": (list,),
     "trained": (bool,),
     "started": (str,),
     "finished": (str,),
+    "sample_options": (dict,),
 }
-_REQUIRED_RECORD_FIELDS = [f.name for f in dataclasses.fields(CellRecord) if f.default is dataclasses.MISSING]
+#: The fields without a default; one with a default (``metric_times``, say, added after records were first written)
+#: may be absent, and a record from before it loads with the default.
+_REQUIRED_RECORD_FIELDS = [
+    f.name
+    for f in dataclasses.fields(CellRecord)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+]
 
 
 def record_problem(data: Mapping[str, Any], cell_id: str) -> str | None:
@@ -102,9 +110,10 @@ def record_problem(data: Mapping[str, Any], cell_id: str) -> str | None:
             return f"not a cell record: {name} is a {type(value).__name__}"
     if data["cell_id"] != cell_id:
         return f"the record of cell {data['cell_id']!r} in the file of cell {cell_id!r}"
-    values = data["metrics"].values()
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-        return "not a cell record: a metric value is not a finite number"
+    for field, what in (("metrics", "metric value"), ("metric_times", "metric time")):
+        values = data.get(field, {}).values()
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            return f"not a cell record: a {what} is not a finite number"
     return None
 
 

@@ -111,16 +111,18 @@ def layered_request(suite: str | None, config: Path | None, given: Mapping[str, 
         apply_suite(request, chosen.settings, Path(f"suite:{suite}"))
         request.suite = chosen.provenance()
     if config is not None:
-        below = request.model_options, request.metric_options
+        below = request.model_options, request.metric_options, request.sample_options
         apply_suite(request, read_suite(config), config)
         request.model_options = merged_tables(below[0], request.model_options)
         request.metric_options = merged_tables(below[1], request.metric_options)
+        request.sample_options = merged_tables(below[2], request.sample_options)
     flags = {key: value for key, value in (given or {}).items() if value is not None}
     unknown = sorted(set(flags) - {f.name for f in dataclasses.fields(RunRequest)})
     if unknown:
         raise TypeError(f"layered_request: {unknown} are not RunRequest fields")
     request.model_options = merged_tables(request.model_options, flags.pop("model_options", {}))
     request.metric_options = merged_tables(request.metric_options, flags.pop("metric_options", {}))
+    request.sample_options = merged_tables(request.sample_options, flags.pop("sample_options", {}))
     request.plugins = list(dict.fromkeys([*request.plugins, *flags.pop("plugins", [])]))
     request.checkpoints.update(flags.pop("checkpoints", {}))
     request.sample_sets.update(flags.pop("sample_sets", {}))

@@ -1,14 +1,26 @@
 """Conformance checks of a model plugin: what the runner and the metrics rely on, on tiny data, in seconds.
 
 The model is built and fitted as the runner does it (global seeds, the factory, ``to(device)``, ``fit`` with a
-seeded CPU generator), with its default config, one epoch, and any options the author gives. Likelihoods are
-checked for normalization by enumerating every image of tiny shapes: sum_x p(x) = 1.
+seeded CPU generator), with its default config, one epoch, and any options the author gives.
+
+The likelihoods checked are ``genbench.likelihoods_of(model)``: those the model declares, or those its
+``log_likelihood`` and ``elbo`` imply. Each is checked for normalization over every image of tiny shapes, as its
+kind allows, and every message names the likelihood by kind and name:
+
+- exact: sum_x exp(log p(x)) = 1, two-sided, within float32 rounding;
+- a bound (dequantized, variational, importance-weighted): sum_x exp(bound(x)) <= 1, one-sided. A bound is a
+  random draw whose exp is at most p(x) in expectation, so the sum is averaged over draws (each image repeated in
+  the batch) and may pass 1 by the Monte-Carlo error of that average and by float rounding, nothing else. An
+  importance-weighted bound is checked with k = 2: cheap, and it still catches a sum of weights taken for a mean;
+- a stochastic estimate: sum_x exp(estimate(x)) = 1, two-sided, within four standard errors of the sum (from the
+  standard errors it reports) and float rounding.
+
+A likelihood that says ``converges_with_k`` (an importance-weighted bound) is also checked to tighten from k = 1 to
+k = 16 and, where the model has an exact likelihood, to stay below it on average.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,75 +28,26 @@ from typing import Any
 
 import torch
 
-from genbench.config import resolve_config
 from genbench.contract import (
     CAPABILITIES,
     ELBO,
+    LIKELIHOOD_KINDS,
+    LIKELIHOODS,
     LOG_LIKELIHOOD,
     SAMPLE,
     DataInfo,
-    FitContext,
     GenerativeModel,
-    ImageData,
+    Likelihood,
     ModelSpec,
+    likelihoods_of,
 )
-from genbench.runner.cell import curve_point, seed_everything
+from genbench.runner.cell import seed_everything
 from genbench.store.layout import RunDirectory
-from genbench.testing.core import Check, ConformanceError, Skipped, all_images, options_text, require, synthetic_images
+from genbench.testing.core import Check, ConformanceError, Skipped, options_text, require
+from genbench.testing.likelihoods import check_convergence, check_log_likelihood, check_normalized, evaluate, label
+from genbench.testing.subject import DEFAULT_SHAPE, ENUMERATION_SHAPES, TRAIN_IMAGES, ModelSubject, shape_text
 
 #: The shape most checks use: the digits' (one channel, 8x8, 17 levels).
-DEFAULT_SHAPE = DataInfo((1, 8, 8), 17)
-#: Shapes small enough to enumerate every image: 256 gray images of 4 levels, 64 RGB images of 2 levels (the
-#: channels of one pixel exercise an autoregressive model's order within a pixel).
-ENUMERATION_SHAPES = (DataInfo((1, 2, 2), 4), DataInfo((3, 1, 2), 2))
-#: Images to fit on: one or two minibatches, so that fitting is a few steps.
-TRAIN_IMAGES = 64
-#: A normalized exact likelihood sums to 1 up to float32 rounding over a few hundred images.
-EXACT_TOLERANCE = 1e-3
-#: Importance samples for the bound's normalization check; mean_k w_k is an unbiased estimate of p(x), so
-#: sum_x exp(elbo_k(x)) estimates 1 with a Monte-Carlo error that shrinks like 1/sqrt(k).
-ELBO_K = 256
-ELBO_TOLERANCE = 0.05
-
-
-class ModelSubject:
-    """The model under test: its config, and fitted instances, built once per shape and seed and shared."""
-
-    def __init__(self, spec: ModelSpec, options: Mapping[str, Any], device: torch.device) -> None:
-        self.spec, self.options, self.device = spec, dict(options), device
-        self._fitted: dict[tuple[DataInfo, int], tuple[GenerativeModel, list[dict[str, float]]]] = {}
-
-    @functools.cached_property
-    def config(self) -> Any:
-        """The default config with the author's options, and one epoch unless the options say otherwise."""
-        epochs = None if "epochs" in self.options else 1
-        return resolve_config(self.spec.config_class, self.options, f"model {self.spec.name!r}", epochs=epochs)
-
-    def build(self, info: DataInfo, seed: int) -> tuple[GenerativeModel, torch.Generator]:
-        generator = seed_everything(seed)  # as the runner does, before the factory, so initialization is seeded
-        model = self.spec.factory(self.config, info)  # a GenbenchError (a file it needs) skips the check
-        model.to(self.device)
-        return model, generator
-
-    def fit(self, info: DataInfo, seed: int) -> tuple[GenerativeModel, list[dict[str, float]]]:
-        """A freshly built model fitted on ``TRAIN_IMAGES`` synthetic images, and its curve."""
-        model, generator = self.build(info, seed)
-        curve: list[dict[str, float]] = []
-        ctx = FitContext(
-            self.device, seed, generator, on_curve=lambda step, values: curve.append(curve_point(step, values))
-        )
-        images, _ = synthetic_images(info, TRAIN_IMAGES, seed=seed)
-        model.fit(ImageData(images, info.levels), ctx)
-        return model, curve
-
-    def fitted(self, info: DataInfo = DEFAULT_SHAPE, seed: int = 0) -> tuple[GenerativeModel, list[dict[str, float]]]:
-        if (info, seed) not in self._fitted:
-            self._fitted[(info, seed)] = self.fit(info, seed)
-        return self._fitted[(info, seed)]
-
-    def batch(self, info: DataInfo = DEFAULT_SHAPE, n: int = 6) -> torch.Tensor:
-        """Held-out images of the training distribution, on the device, as the likelihood metrics pass them."""
-        return synthetic_images(info, n, seed=99)[0].to(self.device)
 
 
 def model_checks(
@@ -103,7 +66,8 @@ def model_checks(
         "sample": lambda: check_sample(subject, shape),
         "log_likelihood": lambda: check_log_likelihood(subject, shape),
         "normalized": lambda: check_normalized(subject, shape, enumeration_shapes),
-        "elbo_below_log_likelihood": lambda: check_elbo_bound(subject, shape, enumeration_shapes[0]),
+        # The name of earlier releases; it checks every likelihood that converges with k.
+        "elbo_below_log_likelihood": lambda: check_convergence(subject, shape, enumeration_shapes[0]),
         "checkpoint": lambda: check_checkpoint(subject, shape),
         "determinism": lambda: check_determinism(subject, shape),
     }
@@ -125,7 +89,8 @@ def check_fit(subject: ModelSubject, info: DataInfo) -> str:
 
 
 def check_capabilities(subject: ModelSubject, info: DataInfo) -> str:
-    """A declared capability's method works; an undeclared one is absent or raises NotImplementedError."""
+    """A declared capability's method works; an undeclared one is absent or raises NotImplementedError; declared
+    likelihoods are well formed."""
     model, _ = subject.fitted(info)
     x = subject.batch(info)
     calls: dict[str, Callable[[], Any]] = {
@@ -133,6 +98,7 @@ def check_capabilities(subject: ModelSubject, info: DataInfo) -> str:
         LOG_LIKELIHOOD: lambda: model.log_likelihood(x),
         ELBO: lambda: model.elbo(x, k=1),
     }
+    serving = []
     for capability, call in calls.items():
         declared = capability in model.capabilities
         with torch.no_grad():
@@ -141,8 +107,46 @@ def check_capabilities(subject: ModelSubject, info: DataInfo) -> str:
             except (NotImplementedError, AttributeError) as error:
                 require(not declared, f"declares {capability!r} but {capability}() raised {type(error).__name__}")
                 continue
+        if not declared and capability in (LOG_LIKELIHOOD, ELBO) and LIKELIHOODS in model.capabilities:
+            serving.append(f"{capability}()")  # a model that lists its likelihoods may compute one with it
+            continue
         require(declared, f"{capability}() works but {capability!r} is not in capabilities; declare it")
-    return f"declares {sorted(model.capabilities)}, and exactly these methods work"
+    declared_likelihoods = getattr(model, LIKELIHOODS, None)
+    if LIKELIHOODS in model.capabilities:
+        require(declared_likelihoods is not None, f"declares {LIKELIHOODS!r} but has no `likelihoods` attribute")
+        check_declared_likelihoods(declared_likelihoods)
+    else:
+        require(
+            declared_likelihoods is None,
+            f"has a `likelihoods` attribute but {LIKELIHOODS!r} is not in capabilities; declare it",
+        )
+    serve = f" ({' and '.join(serving)} too, undeclared: its likelihoods are those it lists)" if serving else ""
+    return f"declares {sorted(model.capabilities)}, and exactly these methods work{serve}"
+
+
+def check_declared_likelihoods(declared: Any) -> None:
+    """A non-empty list of ``Likelihood`` of known kinds and distinct names; one that converges with k is a bound
+    with a ``k`` setting."""
+    require(
+        isinstance(declared, list | tuple) and len(declared) > 0,
+        f"`likelihoods` must be a non-empty list of genbench.Likelihood, got {declared!r}",
+    )
+    names = []
+    for likelihood in declared:
+        require(isinstance(likelihood, Likelihood), f"`likelihoods` holds {likelihood!r}, not a genbench.Likelihood")
+        require(
+            likelihood.kind in LIKELIHOOD_KINDS,
+            f"likelihood {likelihood.name!r} is of kind {likelihood.kind!r}; use one of {list(LIKELIHOOD_KINDS)}",
+        )
+        require(callable(likelihood.compute), f"{label(likelihood)}: compute is not callable")
+        require(
+            not likelihood.converges_with_k or (likelihood.is_bound and "k" in likelihood.settings),
+            f"{label(likelihood)} says converges_with_k: it must be a bound with a 'k' setting "
+            f"(settings {dict(likelihood.settings)})",
+        )
+        names.append(likelihood.name)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    require(not repeated, f"likelihood names {repeated} appear more than once; a run selects a likelihood by name")
 
 
 def check_sample(subject: ModelSubject, info: DataInfo) -> str:
@@ -160,74 +164,6 @@ def check_sample(subject: ModelSubject, info: DataInfo) -> str:
         require(images.device.type == "cpu", f"sample({n}) returned a tensor on {images.device}; return it on the CPU")
         require(int(images.max()) < info.levels, f"sample({n}) has value {int(images.max())} >= {info.levels} levels")
     return f"uint8 {(5, *info.shape)} on the CPU, values in [0, {info.levels})"
-
-
-def check_log_likelihood(subject: ModelSubject, info: DataInfo) -> str:
-    model, _ = subject.fitted(info)
-    present = [c for c in (LOG_LIKELIHOOD, ELBO) if c in model.capabilities]
-    if not present:
-        raise Skipped("neither 'log_likelihood' nor 'elbo'")
-    x = subject.batch(info)
-    for capability in present:
-        values = likelihood(model, capability, x)
-        require(
-            values.shape == (len(x),) and values.is_floating_point(),
-            f"{capability} returned {values.dtype} {tuple(values.shape)}; expected a float tensor ({len(x)},)",
-        )
-        require(bool(torch.isfinite(values).all()), f"{capability} returned non-finite values {values.tolist()}")
-        # A probability of a discrete value is at most 1, and so is every bound's (or its estimate's) mean.
-        require(float(values.max()) <= 1e-4, f"{capability} is positive ({float(values.max()):.4g}): log p(x) <= 0")
-        alone = likelihood(model, capability, x[:1])
-        require(
-            torch.allclose(alone.cpu(), values[:1].cpu(), rtol=1e-4, atol=1e-3) or capability == ELBO,
-            f"{capability} of an image depends on the rest of its batch ({float(alone[0]):.6g} alone, "
-            f"{float(values[0]):.6g} in a batch of {len(x)}); the nll metric batches freely",
-        )
-    return f"{' and '.join(present)}: ({len(x)},) float, finite, <= 0 nats, batch-independent"
-
-
-def likelihood(model: GenerativeModel, capability: str, x: torch.Tensor, k: int = 1) -> torch.Tensor:
-    with torch.no_grad():
-        return model.log_likelihood(x) if capability == LOG_LIKELIHOOD else model.elbo(x, k=k)
-
-
-def check_normalized(subject: ModelSubject, shape: DataInfo, shapes: Sequence[DataInfo]) -> str:
-    """sum_x p(x) = 1 over every image of tiny shapes: a likelihood of discrete values is a distribution."""
-    if not {LOG_LIKELIHOOD, ELBO} & subject.fitted(shape)[0].capabilities:
-        raise Skipped("neither 'log_likelihood' nor 'elbo'")
-    details = []
-    for info in shapes:
-        model, _ = subject.fitted(info)
-        if LOG_LIKELIHOOD in model.capabilities:
-            capability, k, tolerance = LOG_LIKELIHOOD, 1, EXACT_TOLERANCE
-        elif ELBO in model.capabilities:
-            capability, k, tolerance = ELBO, ELBO_K, ELBO_TOLERANCE
-        else:
-            raise Skipped("neither 'log_likelihood' nor 'elbo'")
-        images = all_images(info).to(subject.device)
-        values = torch.cat([likelihood(model, capability, part, k) for part in torch.split(images, 64)]).double().cpu()
-        total = float(values.logsumexp(0).exp())
-        what = (
-            f"sum of exp({capability}{f', k={k}' if k > 1 else ''}) over all {len(images)} images of {shape_text(info)}"
-        )
-        require(abs(total - 1) <= tolerance, f"{what} is {total:.6f}, not 1 within {tolerance}: not normalized")
-        details.append(f"{total:.5f} over {len(images)} images of {shape_text(info)}")
-    return f"sum of probabilities {'; '.join(details)}"
-
-
-def check_elbo_bound(subject: ModelSubject, shape: DataInfo, info: DataInfo) -> str:
-    """Where a model has both, its bound is below its exact log-likelihood, on average over every image."""
-    if not {LOG_LIKELIHOOD, ELBO} <= subject.fitted(shape)[0].capabilities:
-        raise Skipped("not both 'log_likelihood' and 'elbo'")
-    model, _ = subject.fitted(info)
-    images = all_images(info).to(subject.device)
-    exact = likelihood(model, LOG_LIKELIHOOD, images).double().cpu()
-    gaps = likelihood(model, ELBO, images).double().cpu() - exact
-    # Each elbo(x) is one random draw of a bound that holds in expectation; allow three standard errors.
-    allowance = 3 * float(gaps.std()) / math.sqrt(len(gaps)) + 1e-4
-    mean_gap = float(gaps.mean())
-    require(mean_gap <= allowance, f"elbo exceeds log_likelihood by {mean_gap:.4g} nats on average: not a bound")
-    return f"elbo - log_likelihood = {mean_gap:.4g} nats on average over {len(images)} images"
 
 
 def check_checkpoint(subject: ModelSubject, info: DataInfo) -> str:
@@ -275,25 +211,24 @@ def check_determinism(subject: ModelSubject, info: DataInfo) -> str:
 
 
 def differing_outputs(a: GenerativeModel, b: GenerativeModel, x: torch.Tensor) -> list[str]:
-    """The outputs (samples under one seed, likelihoods of ``x``) on which two models disagree."""
+    """The outputs (samples under one seed, each likelihood of ``x``) on which two models disagree."""
     differing = []
     with torch.no_grad():
         if SAMPLE in a.capabilities:
             draws = [m.sample(4, torch.Generator().manual_seed(7)) for m in (a, b)]
             if not torch.equal(*draws):
                 differing.append("samples")
-        for capability in (LOG_LIKELIHOOD, ELBO):
-            if capability in a.capabilities and not torch.equal(
-                likelihood(a, capability, x), likelihood(b, capability, x)
-            ):
-                differing.append(capability)
+    ours, theirs = likelihoods_of(a), likelihoods_of(b)
+    if [label(likelihood) for likelihood in ours] != [label(likelihood) for likelihood in theirs]:
+        return [*differing, "likelihoods"]
+    for first, second in zip(ours, theirs, strict=True):
+        (log_p_a, stderr_a), (log_p_b, stderr_b) = evaluate(first, x), evaluate(second, x)
+        same_stderr = stderr_a is None or stderr_b is None or torch.equal(stderr_a, stderr_b)
+        if not (torch.equal(log_p_a, log_p_b) and same_stderr):
+            differing.append(label(first))
     return differing
 
 
 def outputs_text(model: GenerativeModel) -> str:
-    return ", ".join(c for c in (SAMPLE, LOG_LIKELIHOOD, ELBO) if c in model.capabilities) or "(no outputs)"
-
-
-def shape_text(info: DataInfo) -> str:
-    c, h, w = info.shape
-    return f"{c}x{h}x{w}, {info.levels} levels"
+    outputs = ([SAMPLE] if SAMPLE in model.capabilities else []) + [label(lik) for lik in likelihoods_of(model)]
+    return ", ".join(outputs) or "(no outputs)"

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from genbench.contract import Dataset, EvalContext, GenbenchError, GenerativeModel, NotApplicable
+from genbench.contract import Dataset, EvalContext, GenerativeModel, NotApplicable
+from genbench.errors import PluginOutputError
 from genbench.toolkit.data import fingerprint
 from genbench.toolkit.files import load_checked_tensors, save_checked_tensors, stable_hash
 from genbench.toolkit.stats import feature_statistics
@@ -81,7 +82,7 @@ def generated_features(
             raise NotApplicable(f"asked for {n} images; {short}") from None
         if images.dtype != torch.uint8 or tuple(images.shape) != (count, *shape) or images.device.type != "cpu":
             where = "" if images.device.type == "cpu" else f" on {images.device}"
-            raise GenbenchError(
+            raise PluginOutputError(
                 f"model.sample({count}) returned {images.dtype} {tuple(images.shape)}{where}; expected a uint8 tensor "
                 f"{(count, *shape)} on the CPU like the data set's images"
             )
@@ -90,13 +91,22 @@ def generated_features(
 
 
 def _checked_features(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
-    features = extractor.features(images)
-    if features.dim() != 2 or len(features) != len(images):
-        raise GenbenchError(
-            f"feature extractor {extractor.name!r} returned shape {tuple(features.shape)} for {len(images)} images; "
-            "it must return (n, d)"
+    """Features of ``images``, float64 on the CPU; a wrong shape or a NaN fails the cell, not the run."""
+    features: Any = extractor.features(images)
+    if not isinstance(features, torch.Tensor) or features.dim() != 2 or len(features) != len(images):
+        kind = type(features).__name__
+        what = f"shape {tuple(features.shape)}" if isinstance(features, torch.Tensor) else f"a {kind}"
+        raise PluginOutputError(
+            f"feature extractor {extractor.name!r} returned {what} for {len(images)} images; it must return (n, d)"
         )
-    return features.detach().to("cpu", torch.float64)
+    values: torch.Tensor = features.detach().to("cpu", torch.float64)
+    if not bool(torch.isfinite(values).all()):
+        bad = int((~torch.isfinite(values).all(dim=1)).sum())
+        raise PluginOutputError(
+            f"feature extractor {extractor.name!r} returned NaN or infinite features for {bad} of {len(images)} "
+            "images; it must return finite numbers"
+        )
+    return values
 
 
 # ------------------------------------------------------------------------------- reference features of a split

@@ -9,7 +9,9 @@ after its run folder; each cell is an MLflow run named after its cell id, tagged
 What: the cell's model config as params; its training curve as ``curve/<loss>`` metrics, logged point by point
 while the model trains (a model loaded from a checkpoint gets its stored curve when its cell is finished); its
 metrics under their column names, and ``train_time``; its grid of samples and its record ``cells/<cell>.json``
-as artifacts. A failed cell ends as a FAILED run with its error in the tag ``genbench.error``.
+as artifacts. A failed cell ends as a FAILED run with its error in the tag ``genbench.error``; a cell whose run was
+interrupted (Ctrl-C, SIGTERM) ends as KILLED. A cell reused from an earlier run is logged when ``--log mlflow`` is
+added later, once: a cell that has a FINISHED run already is not logged again.
 
 Needs the ``mlflow`` package (``pip install 'genbench[mlflow]'``, which installs ``mlflow-skinny``: the client
 alone, enough to log to a file store or a server); it is imported only when a run logs to MLflow.
@@ -26,6 +28,7 @@ from urllib.parse import urlparse
 
 import genbench
 from genbench import CellRecord, CurvePoint, RunContext, TrackerSpec
+from genbench.toolkit.text import warn
 from genbench.toolkit.trackers import TrackerFailures, check_library
 
 if TYPE_CHECKING:
@@ -116,6 +119,19 @@ def running_run(client: MlflowClient, run: RunContext, cell_id: str) -> str | No
     return str(found[0].info.run_id) if found else None
 
 
+def finished_run(client: MlflowClient, run: RunContext, cell_id: str) -> str | None:
+    """A FINISHED run of this cell (logged by an earlier run of the same folder), if there is one."""
+    experiment = client.get_experiment_by_name(run.name)
+    if experiment is None:
+        return None
+    found = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{CELL_TAG}` = '{cell_id}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return str(found[0].info.run_id) if found else None
+
+
 def cell_tags(model: str, dataset: str, seed: int) -> dict[str, str]:
     return {"genbench.model": model, "genbench.dataset": dataset, "genbench.seed": str(seed)}
 
@@ -137,22 +153,26 @@ def log_curve_point(client: MlflowClient, point: CurvePoint, run: RunContext) ->
 
 
 @genbench.hookimpl
-def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
+def genbench_cell_finished(record: CellRecord, run: RunContext, reused: bool) -> None:
     if NAME in run.trackers:
         with _failures.warned(record.cell_id), file_store_allowed(run):
-            log_cell(client_for(run), record, run)
+            client = client_for(run)
+            if not (reused and finished_run(client, run, record.cell_id) is not None):  # logged before: once
+                log_cell(client, record, run, live=record.trained and not reused)
         _failures.cells.discard(record.cell_id)
 
 
-def log_cell(client: MlflowClient, record: CellRecord, run: RunContext) -> None:
+def log_cell(client: MlflowClient, record: CellRecord, run: RunContext, *, live: bool) -> None:
+    """The finished cell in its MLflow run: the one its training opened if it trained ``live`` (in this run, curve
+    point by curve point), else a new run with the curve stored in its record."""
     from mlflow.entities import Metric, Param
 
-    run_id = running_run(client, run, record.cell_id) if record.trained else None
+    run_id = running_run(client, run, record.cell_id) if live else None
     if run_id is None:
         run_id = start_run(client, run, record.cell_id, cell_tags(record.model, record.dataset, record.seed))
     stamp = int(time.time() * 1000)  # MLflow's timestamps are in milliseconds
     metrics = []
-    if not record.trained:  # loaded from a checkpoint: no point came while it trained
+    if not live:  # loaded from a checkpoint, or reused from an earlier run: no point came while it trained
         for point in record.curve:
             step = int(point["step"])
             metrics += [Metric(f"curve/{k}", v, stamp, step) for k, v in point.items() if k != "step"]
@@ -173,6 +193,30 @@ def log_cell(client: MlflowClient, record: CellRecord, run: RunContext) -> None:
         if artifact is not None:
             client.log_artifact(run_id, str(artifact))
     client.set_terminated(run_id, status="FINISHED" if record.status == "ok" else "FAILED")
+
+
+@genbench.hookimpl
+def genbench_run_interrupted(cell_ids: list[str], run: RunContext) -> None:
+    if NAME in run.trackers:
+        try:
+            with file_store_allowed(run):
+                end_interrupted(client_for(run), run, cell_ids)
+        except Exception as error:  # the interruption is the news: a tracker that cannot say so only warns
+            warn(f"--log {NAME} could not end the runs of interrupted cells: {type(error).__name__}: {error}")
+
+
+def end_interrupted(client: MlflowClient, run: RunContext, cell_ids: list[str]) -> None:
+    """The runs opened for cells that did not finish end as KILLED, not RUNNING: those opened here and those a
+    worker opened (found by their cell's tag)."""
+    unfinished = set(cell_ids)
+    run_ids = {_active.pop(cell_id) for cell_id in cell_ids if cell_id in _active}
+    experiment = client.get_experiment_by_name(run.name)
+    if experiment is not None:
+        running = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+        run_ids |= {str(found.info.run_id) for found in running if found.data.tags.get(CELL_TAG) in unfinished}
+    for run_id in sorted(run_ids):
+        client.set_terminated(run_id, status="KILLED")
+    _failures.cells -= unfinished
 
 
 def flattened(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -61,6 +61,12 @@ def seconds_per_image(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     sampler = getattr(model, "sampler_name", None)
     if sampler is not None:
         provenance["sampler"] = str(sampler)
+    # Network evaluations per image with the model's evaluation-time options (a diffusion model's steps): the
+    # cost a sampler pays, whatever the hardware, and the axis a sweep of steps is read along.
+    nfe = getattr(model, "network_evaluations", None)
+    if nfe is not None:
+        provenance["nfe"] = int(nfe)
+        provenance["seconds_per_nfe"] = per_image / max(int(nfe), 1)
     return MetricResult({"sample_time": per_image}, provenance)
 
 

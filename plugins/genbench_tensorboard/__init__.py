@@ -5,7 +5,9 @@ Each cell gets a folder of its own under the run folder, ``RUN/tensorboard/<cell
 is written point by point while the model trains (``curve/<loss>``, one point per epoch for the built-ins); when
 the cell is finished, its metrics (``metrics/<column>``, at the curve's last step), its config and status (as
 text) and its grid of samples (``samples``). A model loaded from a checkpoint trains nothing: its stored curve
-is written when its cell is finished.
+is written when its cell is finished. A cell reused from an earlier run (``--log tensorboard`` added later) gets
+its folder written afresh from its record, curve included, so that logging it again duplicates nothing. When a
+run is interrupted, the writers of its unfinished cells are closed, so that what they wrote reaches the files.
 
 The writer is PyTorch's ``torch.utils.tensorboard.SummaryWriter``, which needs the ``tensorboard`` package
 (``pip install 'genbench[tensorboard]'``); it is imported only when a run logs to TensorBoard.
@@ -82,18 +84,31 @@ def genbench_training_curve(point: CurvePoint, run: RunContext) -> None:
 
 
 @genbench.hookimpl
-def genbench_cell_finished(record: CellRecord, run: RunContext) -> None:
+def genbench_cell_finished(record: CellRecord, run: RunContext, reused: bool) -> None:
     if NAME in run.trackers:
         with _failures.warned(record.cell_id):
-            write_cell(record, run)
+            write_cell(record, run, live=record.trained and not reused)
         _failures.cells.discard(record.cell_id)
 
 
-def write_cell(record: CellRecord, run: RunContext) -> None:
+@genbench.hookimpl
+def genbench_run_interrupted(cell_ids: list[str], run: RunContext) -> None:
+    if NAME in run.trackers:
+        for cell_id in cell_ids:
+            writer = _writers.pop(cell_folder(run, cell_id), None)
+            if writer is not None:
+                with _failures.warned(cell_id):
+                    writer.close()
+            _failures.cells.discard(cell_id)
+
+
+def write_cell(record: CellRecord, run: RunContext, *, live: bool) -> None:
+    """The finished cell's metrics, config, status and samples; and its curve, unless it came ``live`` (point by
+    point while it trained in this run): a cell loaded from a checkpoint or reused gets its folder afresh."""
     folder = cell_folder(run, record.cell_id)
-    writer = open_writer(folder, fresh=not record.trained)
+    writer = open_writer(folder, fresh=not live)
     try:
-        if not record.trained:  # loaded from a checkpoint: no point came while it trained
+        if not live:  # loaded from a checkpoint, or reused: no point came while it trained
             for point in record.curve:
                 write_curve_point(writer, int(point["step"]), {k: v for k, v in point.items() if k != "step"})
         last_step = int(record.curve[-1]["step"]) if record.curve else 0

@@ -393,14 +393,6 @@ CASES = [
         suite('models = ["independent"]\n[model.independent]\ncolour = 1\n'),
     ),
     Case(
-        "option-unused-model",
-        CONFIG,
-        "options for a model the run does not use",
-        SUITE,
-        "does not use",
-        suite('models = ["independent"]\n[model.gan]\nepochs = 1\n'),
-    ),
-    Case(
         "vae-epochs-float",
         CONFIG,
         "a fractional number of epochs",
@@ -659,9 +651,9 @@ CASES = [
     Case(
         "plugin-column-clash",
         PLUGINS,
-        "a plugin whose metric declares the built-in column bpd",
+        "a run of every metric, where a plugin's metric declares the built-in column bpd",
         ("run", "-p", "bad_plugins.column_clash"),
-        "column 'bpd' is declared by metric",
+        "rename the column in one of the plugins, or choose one metric with --metrics",
     ),
     Case(
         "plugin-spec-not-list",

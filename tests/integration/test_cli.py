@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA, TESTS
+from conftest import SHARED_DATA, genbench_cli
 
-
-def genbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    return subprocess.run(
-        [sys.executable, "-m", "genbench.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
-    )
+genbench = genbench_cli
 
 
 @pytest.mark.slow

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from conftest import TESTS
-from genbench import DatasetOptions, GenbenchError
+from genbench import DatasetOptions
+from genbench.errors import PluginOutputError
 from genbench.registry import DATASET, EXTRACTOR, METRIC, MODEL, Registry, load_plugins
 from genbench.testing import (
     FAIL,
@@ -31,7 +32,7 @@ from genbench.testing import (
     model_checks,
 )
 from genbench.testing.core import synthetic_images
-from genbench.testing.models import DEFAULT_SHAPE
+from genbench.testing.subject import DEFAULT_SHAPE
 
 INSTALLED = load_plugins()
 
@@ -52,8 +53,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, random_inception_weights:
     root = tmp_path_factory.mktemp("settings")
     samples = root / "samples.npz"
     np.savez(samples, images=synthetic_images(DEFAULT_SHAPE, 20)[0].numpy())
-    from test_cifar10 import write_folder
-    from test_datasets import write_idx
+    from data_files import write_folder, write_idx
 
     write_folder(root / "cifar")
     raw = root / "mnist" / "MNIST" / "raw"
@@ -132,20 +132,56 @@ def test_a_model_with_likelihood_and_bound_passes_every_check(broken: Registry) 
 
 
 @pytest.mark.parametrize(
-    ("model", "check"),
+    ("model", "failing"),
     [
-        ("unnormalized", "normalized"),
-        ("bound_above", "elbo_below_log_likelihood"),
-        ("wide_samples", "sample"),
-        ("forgets_weights", "checkpoint"),
-        ("unseeded", "determinism"),
-        ("undeclared", "capabilities"),
+        ("unnormalized", {"normalized"}),
+        # Above the exact likelihood at every k: its probabilities sum to e^0.5 too.
+        ("bound_above", {"normalized", "elbo_below_log_likelihood"}),
+        ("wide_samples", {"sample"}),
+        ("forgets_weights", {"checkpoint"}),
+        ("unseeded", {"determinism"}),
+        ("undeclared", {"capabilities"}),
+        ("overstated_bound", {"normalized"}),
+        ("exact_halved", {"normalized"}),
+        ("biased_estimate", {"normalized"}),
+        ("unknown_kind", {"capabilities", "normalized"}),
     ],
 )
-def test_each_model_check_catches_its_mistake(broken: Registry, model: str, check: str) -> None:
+def test_each_model_check_catches_its_mistake(broken: Registry, model: str, failing: set[str]) -> None:
     results = statuses(model_checks(broken.get(MODEL, model)))
-    assert results[check] == FAIL
-    assert [name for name, status in results.items() if status == FAIL] == [check]
+    assert {name for name, status in results.items() if status == FAIL} == failing
+
+
+@pytest.mark.parametrize("model", ["variational", "heavy_tailed_bound", "estimated"])
+def test_a_correct_declared_bound_or_estimate_passes_every_check(broken: Registry, model: str) -> None:
+    # heavy_tailed_bound's one sum of exp(bound) over every image is far from 1 (log-normal weights of sigma 2, like
+    # a diffusion model's paths): a check of one draw within a tolerance would fail it.
+    results = statuses(model_checks(broken.get(MODEL, model)))
+    assert results.pop("elbo_below_log_likelihood") == SKIP  # none says converges_with_k
+    assert set(results.values()) == {PASS}
+
+
+def normalized_detail(registry: Registry, model: str) -> str:
+    (check,) = [check for check in model_checks(registry.get(MODEL, model)) if check.name == "normalized"]
+    return check.outcome().detail
+
+
+def test_a_bound_is_checked_one_sided_and_exact_and_estimates_two_sided_each_named(broken: Registry) -> None:
+    overstated = normalized_detail(broken, "overstated_bound")
+    assert overstated.startswith("sum of exp(variational bound 'vlb') over all 256 images of 1x2x2, 4 levels is 1.6")
+    assert "overstates the likelihood" in overstated
+    # Below 1 is what a bound may be, but not an exact likelihood or an unbiased estimate.
+    assert "variational bound 'vlb': 0.8" in normalized_detail(broken, "variational")
+    assert normalized_detail(broken, "exact_halved").startswith("sum of exp(exact 'exact') over all 256 images")
+    assert "is 0.500000, not 1 within 0.001: not normalized" in normalized_detail(broken, "exact_halved")
+    biased = normalized_detail(broken, "biased_estimate")
+    assert biased.startswith("sum of exp(stochastic estimate 'ode') over all 256 images of 1x2x2, 4 levels is 0.81")
+    assert "4 standard errors of the sum" in biased
+    # The importance-weighted bound a model's elbo implies is checked with k = 2, and its convergence with k.
+    mixture = {check.name: check.outcome().detail for check in model_checks(broken.get(MODEL, "mixture"))}
+    assert "exact 'exact': 1.00000 over all 256 images" in mixture["normalized"]
+    assert "importance-weighted bound 'iwae'" in mixture["normalized"]
+    assert mixture["elbo_below_log_likelihood"].startswith("importance-weighted bound 'iwae': k=16 - k=1 = ")
 
 
 def test_metric_checks_catch_an_undeclared_column_and_a_swallowed_reason(broken: Registry) -> None:
@@ -194,7 +230,7 @@ def test_plugins_check_prints_one_line_per_check_and_exits_by_the_outcome() -> N
 
 @pytest.mark.slow
 def test_plugins_check_reads_a_data_set_from_data_root(tmp_path: Path) -> None:
-    from test_datasets import write_idx
+    from data_files import write_idx
 
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 12), ("t10k", 4)):
@@ -237,7 +273,7 @@ def test_samples_off_the_cpu_are_refused_where_metrics_use_them() -> None:
             return torch.zeros(n, *DEFAULT_SHAPE.shape, dtype=torch.uint8, device="meta")
 
     extractor = FeatureExtractor("flat", lambda images: images.flatten(1).double(), {})
-    with pytest.raises(GenbenchError, match=r"\(2, 1, 8, 8\) on meta; expected a uint8 tensor .* on the CPU"):
+    with pytest.raises(PluginOutputError, match=r"\(2, 1, 8, 8\) on meta; expected a uint8 tensor .* on the CPU"):
         generated_features(OnMeta(), extractor, 2, 2, torch.Generator(), DEFAULT_SHAPE.shape)  # type: ignore[arg-type]
 
 
@@ -248,7 +284,8 @@ def test_synthetic_tensors_are_seeded() -> None:
 def test_determinism_is_checked_on_the_cpu_whatever_the_device(registry: Registry) -> None:
     # On a GPU two identical fits may differ in the last bits (cuDNN's per-process choices), so the check of a
     # model's seeding runs its fits on the CPU; asked for with a CUDA device, it needs no GPU and says so.
-    from genbench.testing.models import ModelSubject, check_determinism
+    from genbench.testing.models import check_determinism
+    from genbench.testing.subject import ModelSubject
 
     subject = ModelSubject(registry.get(MODEL, "independent"), {}, torch.device("cuda"))
     message = check_determinism(subject, DEFAULT_SHAPE)

@@ -16,11 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS
-
-#: Libraries that only training, evaluation, data loading or page rendering need. tqdm is not here: importing
-#: torch itself imports it.
-HEAVY = ("torchvision", "pandas", "matplotlib", "scipy", "sklearn", "torch_fidelity", "PIL", "safetensors", "jinja2")
+from conftest import HEAVY, TESTS
 
 PROBE = """
 import sys, json

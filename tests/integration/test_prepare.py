@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_cli import genbench as genbench_cli
 
 import genbench
+from conftest import genbench_cli
 from genbench import GenbenchError
 from genbench.api import run_request
 from genbench.contract.request import RunRequest
@@ -53,6 +53,22 @@ def test_a_bad_pixelcnn_config_is_found_before_the_vae_trains(tmp_path: Path) ->
     with pytest.raises(GenbenchError, match="pixelcnn: kernels must be odd"):
         prepare(request)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_config_file_serves_two_runs_with_one_warning_for_what_a_run_leaves_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genbench.cli import main
+
+    config = tmp_path / "shared.toml"
+    config.write_text('metrics = ["bpd"]\n[model.independent]\npseudocount = 2.0\n[model.vae]\nepochs = 1\n')
+    argv = ["run", "--config", str(config), "--results-dir", str(tmp_path / "results")]
+    assert main([*argv, "--models", "independent"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "genbench: warning: options given for model 'vae' are ignored: this run does not use them "
+        "(models: independent; metrics: bpd)"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,10 @@ def test_failing_model_is_recorded_and_the_others_still_run(tmp_path: Path) -> N
     assert failing["status"] == "failed" and failing["error"] == "RuntimeError: this model always fails"
     assert constant["status"] == "ok" and constant["sample_time"] > 0
     # A metric that does not apply is N/A with a reason, never a silent 0.
-    assert math.isnan(constant["nll"]) and "constant has no elbo or log_likelihood" in constant["not_applicable"]
+    assert (
+        math.isnan(constant["nll"])
+        and "constant has no elbo, likelihoods or log_likelihood" in constant["not_applicable"]
+    )
     record = RunDirectory(Path(frame.attrs["run_dir"])).read_cell(failing["cell_id"])
     assert record is not None and "RuntimeError" in (record.traceback or "")
 
@@ -121,10 +124,23 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
     assert a["nll"][0] == b["nll"][0]
 
 
-def test_option_for_a_model_not_in_the_run_is_refused(tmp_path: Path) -> None:
-    request = RunRequest(models=["independent"], results_dir=tmp_path, model_options={"vae": {"epochs": 3}})
-    with pytest.raises(genbench.GenbenchError, match=r"options given for models \['vae'\]"):
-        prepare(request)
+def test_options_for_a_model_or_metric_not_in_the_run_are_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = RunRequest(
+        models=["independent"],
+        metrics=["bpd"],
+        results_dir=tmp_path,
+        model_options={"vae": {"epochs": 3}, "independent": {"pseudocount": 2.0}},
+        metric_options={"fid": {"n_samples": 10}},
+    )
+    run = prepare(request)
+    assert capsys.readouterr().err.splitlines() == [
+        "genbench: warning: options given for model 'vae', metric 'fid' are ignored: this run does not use them "
+        "(models: independent; metrics: bpd)"
+    ]
+    # Dropped from the request that run.json records and workers prepare again (they do not warn twice).
+    assert run.request.model_options == {"independent": {"pseudocount": 2.0}} and run.request.metric_options == {}
     assert list(tmp_path.iterdir()) == []
 
 

@@ -204,7 +204,7 @@ def test_the_binarized_mnist_suite_runs_on_a_stand_in(results_dir: Path, tmp_pat
     assert run_info["dataset"]["binarized"] is True and run_info["dataset"]["levels"] == 2
     records = cells(Path(frame.attrs["run_dir"]))
     assert records["vae"]["config"]["latent_dim"] == 50 and records["vae"]["config"]["hidden"] == 200  # the suite's
-    assert records["vae"]["provenance"]["nll"]["k"] == 8  # the config file's, over the suite's 5000
+    assert records["vae"]["provenance"]["nll"]["settings"]["k"] == 8  # the config file's, over the suite's 5000
     assert records["pixelcnn"]["provenance"]["nll"]["method"] == "exact log-likelihood"
     assert records["pixelcnn"]["config"]["lr"] == 1e-3 and records["pixelcnn"]["config"]["channels"] == 12
     by_model = frame.set_index("model")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,88 @@ def test_a_tracker_that_cannot_write_warns_and_the_run_goes_on(
         assert sum(f"--log {tracker} could not log cell {record['cell_id']}" in line for line in warnings) == 2
 
 
+# ------------------------------------------------------------------------- interrupted runs, reused cells
+
+
+@pytest.mark.parametrize("stop", ["KeyboardInterrupt", "SIGTERM"])
+def test_an_interrupted_cells_mlflow_run_ends_killed(
+    stop: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM) while a cell trains: its MLflow run, opened by the first curve point, ends KILLED rather
+    than RUNNING; its TensorBoard events reach the file; the cells not started open nothing."""
+    import fake_plugins
+
+    if stop == "SIGTERM" and signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        pytest.skip("SIGTERM has a handler in this process: the driver leaves it in place")
+
+    def interrupted_fit(self: Any, train: Any, ctx: genbench.FitContext) -> None:
+        ctx.on_curve(1, {"loss": 0.5})
+        if stop == "SIGTERM":
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises at once; this is never slept to its end
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake_plugins.ConstantModel, "fit", interrupted_fit)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args: dict[str, Any] = {"plugins": ["fake_plugins"], "metrics": ["sample_time"], "seeds": [0, 1]}
+    with pytest.raises(KeyboardInterrupt):
+        genbench.run(["constant"], results_dir=tmp_path, name="stopped", log=["mlflow", "tensorboard"], **args)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the driver's handler is gone with the run
+    run_dir = tmp_path / "stopped"
+    client = mlflow_client(run_dir, monkeypatch)
+    (killed,) = mlflow_runs(run_dir, client)  # seed 1 never started
+    assert killed.info.status == "KILLED" and killed.data.tags["genbench.seed"] == "0"
+    assert [m.value for m in client.get_metric_history(killed.info.run_id, "curve/loss")] == [0.5]
+    events = tensorboard_events(run_dir / "tensorboard" / killed.data.tags["genbench.cell_id"])
+    assert [(event.step, event.value) for event in events.Scalars("curve/loss")] == [(1, 0.5)]
+
+
+def test_reused_cells_are_logged_when_log_is_added_later_and_only_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args: dict[str, Any] = {"metrics": ["bpd"], "results_dir": tmp_path, "name": "later"}
+    genbench.run(["independent"], **args)  # no trackers
+    run_dir = tmp_path / "later"
+    record = records(run_dir)["independent"]
+    assert not (run_dir / "mlruns").exists() and not (run_dir / "tensorboard").exists()
+    for _ in range(2):  # --log added later, then the same command again: logged once
+        lines: list[str] = []
+        genbench.run(["independent"], log=["mlflow", "tensorboard"], echo=lines.append, **args)
+        assert "finished before, reusing" in lines[0]
+    assert records(run_dir)["independent"] == record  # reused, not run again
+    client = mlflow_client(run_dir, monkeypatch)
+    (logged,) = mlflow_runs(run_dir, client)
+    assert logged.info.status == "FINISHED" and logged.data.tags["genbench.cell_id"] == record["cell_id"]
+    assert logged.data.metrics["bpd"] == record["metrics"]["bpd"]
+    for name, points in curve_losses(record).items():
+        history = client.get_metric_history(logged.info.run_id, f"curve/{name}")
+        assert sorted((m.step, m.value) for m in history) == points
+    events = tensorboard_events(run_dir / "tensorboard" / record["cell_id"])
+    assert [event.value for event in events.Scalars("metrics/bpd")] == [pytest.approx(record["metrics"]["bpd"])]
+    for name, points in curve_losses(record).items():
+        assert [event.step for event in events.Scalars(f"curve/{name}")] == [step for step, _ in points]
+
+
+def test_log_empty_in_a_config_file_switches_off_a_suites_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import genbench.suites as suites
+
+    logged_suite = (
+        'name = "logged"\nversion = 1\ndescription = "a suite that logs"\nmodels = ["independent"]\n'
+        'metrics = ["bpd"]\nlog = ["tensorboard"]\n'
+    )
+    packaged = suites.suite_files()
+    monkeypatch.setattr(suites, "suite_files", lambda: {**packaged, "logged": logged_suite})
+    quiet = tmp_path / "quiet.toml"
+    quiet.write_text("log = []\n")
+    assert suites.layered_request("logged", None).log == ["tensorboard"]
+    assert suites.layered_request("logged", quiet).log == []
+    argv = ["run", "--suite", "logged", "--config", str(quiet), "--results-dir", str(tmp_path), "--name", "quiet"]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "quiet" / "run.json").read_text())["request"]["log"] == []
+    assert not (tmp_path / "quiet" / "tensorboard").exists()
+
+
 # ------------------------------------------------------------------------------ the training-curve event
 
 
@@ -281,7 +365,7 @@ def test_option_group_wraps_any_public_add_argument() -> None:
 
 @pytest.mark.slow
 def test_python_m_genbench_is_the_command_and_starts_light(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from test_lazy_imports import HEAVY
+    from conftest import HEAVY
 
     probe = (
         "import runpy, sys\n"

@@ -10,31 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_cli import genbench as genbench_cli
 
 import genbench_datasets.cifar10 as cifar10
+from conftest import genbench_cli
+from data_files import RECORDS, batch_files, write_folder
 from genbench import DatasetOptions, GenbenchError
 from genbench_datasets.cifar10 import FOLDER, RECORD_BYTES, TEST_FILE, TRAIN_FILES, load_cifar10
-
-RECORDS = 20  # per batch file: 100 training images, 20 test images
-
-
-def batch_bytes(seed: int, n: int = RECORDS) -> bytes:
-    rng = np.random.default_rng(seed)
-    records = rng.integers(0, 256, (n, RECORD_BYTES), dtype=np.uint8)
-    records[:, 0] = rng.integers(0, 10, n)
-    return records.tobytes()
-
-
-def batch_files() -> dict[str, bytes]:
-    return {name: batch_bytes(seed) for seed, name in enumerate((*TRAIN_FILES, TEST_FILE))}
-
-
-def write_folder(folder: Path, files: dict[str, bytes] | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, raw in (files or batch_files()).items():
-        (folder / name).write_bytes(raw)
-    return folder
 
 
 def write_archive(path: Path, files: dict[str, bytes] | None = None, extra: dict[str, bytes] | None = None) -> Path:

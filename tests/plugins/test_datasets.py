@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from conftest import SHARED_DATA
+from data_files import write_idx
 from genbench import DatasetOptions, GenbenchError, ImageData
 from genbench.toolkit.data import binarize, split_train_test
 from genbench_datasets.digits import load_digits
@@ -50,11 +51,6 @@ def test_mnist_reads_the_shared_test_split_alone() -> None:
     assert "official test split only" in data.provenance["split"]
     binary = load_mnist(DatasetOptions(root=SHARED_DATA, binarize=True))
     assert binary.train.levels == 2 and binary.provenance["binarized"] is True
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, dtype=">i4").tobytes()
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
 def test_mnist_uses_the_official_split_when_both_are_there(tmp_path: Path) -> None:

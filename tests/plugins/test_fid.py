@@ -12,6 +12,7 @@ import torch
 import genbench
 from conftest import SHARED_DATA, Replay
 from genbench import Dataset, DatasetOptions, EvalContext, FitContext, GenbenchError, ImageData
+from genbench.errors import PluginOutputError
 from genbench.registry import DATASET, METRIC, Registry
 from genbench_fid.metric_fid import FidConfig, compute_fid
 from genbench_fid.metric_kid import KidConfig, compute_kid
@@ -109,7 +110,7 @@ def test_fid_and_kid_of_one_cell_share_one_set_of_samples(
 
 def test_a_sample_of_the_wrong_shape_is_reported(digits: Dataset, registry: Registry, shared_cache: Path) -> None:
     wrong = Replay(torch.zeros(10, 1, 4, 4, dtype=torch.uint8))
-    with pytest.raises(GenbenchError, match=r"returned torch.uint8 \(100, 1, 4, 4\); expected .*\(100, 1, 8, 8\)"):
+    with pytest.raises(PluginOutputError, match=r"returned torch.uint8 \(100, 1, 4, 4\); expected .*\(100, 1, 8, 8\)"):
         fid(wrong, digits, registry, shared_cache)
 
 

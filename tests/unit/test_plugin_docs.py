@@ -38,23 +38,27 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_page_has_an_example_of_each_kind() -> None:
-    assert {"genbench_docs_model", "genbench_docs_data", "genbench_docs_extractor", "genbench_docs_metric"} <= set(
-        example_modules()
-    )
+    kinds = {"model", "tempered", "data", "extractor", "metric"}
+    assert {f"genbench_docs_{kind}" for kind in kinds} <= set(example_modules())
 
 
 @pytest.mark.slow
 def test_the_examples_run_with_genbench_run(examples: Path, tmp_path: Path) -> None:
     modules = [arg for name in example_modules() for arg in ("-p", name)]
     command = [sys.executable, "-m", "genbench.cli", "run", *modules, "--dataset", "docs_stripes"]
-    command += ["--models", "docs_mixture,independent", "--metrics", "nll,bpd,mean_gap", "--epochs", "2"]
-    command += ["--results-dir", str(tmp_path), "--name", "docs"]
+    command += ["--models", "docs_mixture,docs_tempered,independent", "--metrics", "nll,bpd,mean_gap", "--epochs", "2"]
+    command += ["--sample-option", "docs_tempered.temperature=0.5,1", "--results-dir", str(tmp_path), "--name", "docs"]
     env = {**os.environ, "PYTHONPATH": str(examples), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     with (tmp_path / "docs" / "results.csv").open() as table:
-        rows = {row["model"]: row for row in csv.DictReader(table)}
-    assert set(rows) == {"docs_mixture", "independent"}
+        rows = {row["model"] + row["sample_options"]: row for row in csv.DictReader(table)}
+    assert set(rows) == {"docs_mixture", "docs_temperedtemperature=0.5", "docs_temperedtemperature=1.0", "independent"}
+    # Two temperatures of one trained model: one checkpoint, the same bound, both labelled as bounds.
+    tempered = [rows["docs_temperedtemperature=0.5"], rows["docs_temperedtemperature=1.0"]]
+    assert tempered[0]["nll"] == tempered[1]["nll"]
+    assert len(list((tmp_path / "docs" / "checkpoints").glob("*.safetensors"))) == 3
+    assert "(bound)" in (tmp_path / "docs" / "leaderboard.md").read_text()
     for row in rows.values():
         assert row["status"] == "ok"
         values = {column: float(row[column]) for column in ("nll", "bpd", "mean_gap")}
@@ -68,7 +72,7 @@ def test_the_examples_pass_the_conformance_checks(
 ) -> None:
     monkeypatch.syspath_prepend(str(examples))
     registry = load_plugins(list(example_modules()), autoload=True)
-    for name in ("docs_mixture", "docs_stripes", "docs_pixels", "mean_gap"):
+    for name in ("docs_mixture", "docs_tempered", "docs_stripes", "docs_pixels", "mean_gap"):
         outcomes = [check.outcome() for check in checks_for(name, registry, cache_dir=shared_cache)]
         assert not [o.line() for o in outcomes if o.status == FAIL]
         assert any(o.status == PASS for o in outcomes)

@@ -83,6 +83,38 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both(fake_distribution
     assert "genbench 0.1.0" in str(error.value) and "impostor-dist 9.9" in str(error.value)
 
 
+def test_a_column_clash_is_recorded_and_genbench_plugins_lists_both_metrics(fake_distributions, capsys) -> None:
+    fake_distributions("clash-dist", "0.2", clash="bad_plugins.column_clash")
+    registry = load_plugins()  # does not fail: a run may use either metric alone
+    (collision,) = registry.collisions
+    assert (collision.column, collision.metrics) == ("bpd", ("bpd", "other_bpd"))
+    assert "genbench 0.1.0" in collision.describe() and "clash-dist 0.2" in collision.describe()
+    assert {"bpd", "other_bpd", "nll"} <= set(registry.names(METRIC))
+    assert main(["plugins"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    for metric in ("bpd", "other_bpd"):
+        row = next(line for line in listing if line.startswith(f"{metric} "))
+        assert "metric (column clash)" in row
+    clash = [line for line in listing if line.startswith("COLUMN CLASH: ")]
+    assert len(clash) == 1 and "'likelihood'" in clash[0] and "'clash' from clash-dist 0.2" in clash[0]
+
+
+def test_a_run_with_one_of_two_clashing_metrics_works_and_with_both_stops_in_one_line(
+    fake_distributions, capsys, tmp_path
+) -> None:
+    fake_distributions("clash-dist", "0.2", clash="bad_plugins.column_clash")
+    argv = ["run", "--models", "independent", "--results-dir", str(tmp_path / "results")]
+    assert main([*argv, "--metrics", "other_bpd,nll"]) == 0
+    assert "bpd" in capsys.readouterr().out
+    written = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    assert main([*argv, "--metrics", "bpd,other_bpd", "--name", "both"]) == 2
+    error = capsys.readouterr().err.splitlines()
+    assert len(error) == 1 and error[0].startswith("genbench: error: column 'bpd' is declared by metric 'bpd'")
+    assert "plugin 'likelihood' from genbench 0.1.0" in error[0] and "plugin 'clash' from clash-dist 0.2" in error[0]
+    assert error[0].endswith("rename the column in one of the plugins, or choose one metric with --metrics")
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == written  # stopped before writing
+
+
 def test_unknown_name_suggests_close_ones(registry) -> None:
     with pytest.raises(GenbenchError, match=r"Did you mean 'independent'\? Available: .*independent"):
         registry.get(MODEL, "independant")
