@@ -39,7 +39,7 @@ import genbench
 #: The 1-minute load average when the script started: on a shared machine, how much else was running.
 LOAD_AT_START = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown"
 #: Columns that measure time: they differ from run to run and are not compared between executors.
-TIMING_COLUMNS = {"train_time", "sample_time"}
+TIMING_COLUMNS = {"train_time", "eval_time", "sample_time"}
 
 
 @dataclass
