@@ -55,6 +55,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return results / "t"
 
 
+@pytest.mark.slow
 def test_exported_vae_loaded_in_a_fresh_run_gives_the_same_nll_and_trains_nothing(
     trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

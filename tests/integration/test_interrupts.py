@@ -33,6 +33,7 @@ def assert_trials_recovered(trials: list[faults.KillTrial]) -> None:
         assert trial.temporaries_left == 0, trial
 
 
+@pytest.mark.slow
 def test_kill_9_once_loses_no_record_and_changes_no_number(tmp_path: Path) -> None:
     assert_trials_recovered(faults.kill_trials(tmp_path, trials=1, seed=1, grid=faults.CHEAP_KILL_ARGV))
 

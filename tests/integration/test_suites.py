@@ -152,6 +152,7 @@ def results_dir(tmp_path: Path, shared_cache: Path) -> Path:
     return results
 
 
+@pytest.mark.slow
 def test_the_digits_suite_runs(results_dir: Path, tmp_path: Path, registry: Registry) -> None:
     small = tmp_path / "small.toml"
     small.write_text(

@@ -53,6 +53,7 @@ def tensorboard_events(folder: Path) -> Any:
     return events
 
 
+@pytest.mark.slow
 def test_tensorboard_from_a_suite_file_holds_each_cells_curve_metrics_and_samples(tmp_path: Path) -> None:
     config = tmp_path / "suite.toml"
     config.write_text(f'models = {json.dumps(MODELS)}\nmetrics = ["bpd"]\nepochs = {EPOCHS}\nlog = ["tensorboard"]\n')
@@ -121,6 +122,7 @@ def mlflow_runs(run_dir: Path, client: Any) -> list[Any]:
     return list(client.search_runs([experiment.experiment_id]))
 
 
+@pytest.mark.slow
 def test_mlflow_logs_each_cell_as_a_run_in_the_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
@@ -283,6 +285,7 @@ def test_log_empty_in_a_config_file_switches_off_a_suites_log(tmp_path: Path, mo
 # ------------------------------------------------------------------------------ the training-curve event
 
 
+@pytest.mark.slow
 def test_curve_event_comes_once_per_epoch_and_its_time_is_not_training_time(tmp_path: Path) -> None:
     curve_recorder.points.clear()
     curve_recorder.finished.clear()
