@@ -181,9 +181,7 @@ def without_unused_options(
     leaves out are no mistake, but a misspelt name may be one, so they are named. They are dropped from the
     request, so that run.json records the options that were used and workers do not warn again. A table of a
     metric that shares its options with one of the run's (``MetricSpec.shares_options_with``) is used."""
-    sources = {registry.get(METRIC, name).shares_options_with or name for name in metrics}
-    sharing = {name for name in registry.names(METRIC) if registry.get(METRIC, name).shares_options_with in sources}
-    used_metrics = set(metrics) | sources | sharing
+    used_metrics = {member for name in metrics for member in option_group(registry, name)}
     unused_models = sorted(set(request.model_options) - set(models))
     unused_metrics = sorted(set(request.metric_options) - used_metrics)
     unused_sampling = sorted(set(request.sample_options) - set(models))
@@ -256,12 +254,19 @@ def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> Generativ
         ) from error
 
 
+def option_group(registry: Registry, name: str) -> list[str]:
+    """The metrics that share their options with metric ``name`` (``MetricSpec.shares_options_with``), the one
+    they share them from first: ["nll", "bpd"] for either of the two."""
+    source = registry.get(METRIC, name).shares_options_with or name
+    sharing = {other for other in registry.names(METRIC) if registry.get(METRIC, other).shares_options_with == source}
+    return [source, *sorted(sharing - {source})]
+
+
 def shared_options(spec: MetricSpec, registry: Registry, request: RunRequest) -> dict[str, Any]:
     """The options of ``spec`` and of the metrics it shares them with (``MetricSpec.shares_options_with``: bpd
     and nll are one estimate), given under any of their names; two values for one option are refused."""
-    source = spec.shares_options_with or spec.name
-    sharing = {name for name in registry.names(METRIC) if registry.get(METRIC, name).shares_options_with == source}
-    group = [source, *sorted(sharing - {source})]
+    group = option_group(registry, spec.name)
+    source = group[0]
     merged: dict[str, Any] = {}
     given_under: dict[str, str] = {}
     for name in group:
