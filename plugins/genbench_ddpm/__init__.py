@@ -1,0 +1,1 @@
+"""DDPM (Ho et al. 2020): being written."""

@@ -1,0 +1,1 @@
+"""Flow matching (Lipman et al. 2023): being written."""

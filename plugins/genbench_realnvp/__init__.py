@@ -1,0 +1,1 @@
+"""RealNVP (Dinh et al. 2017): being written."""
