@@ -4,6 +4,7 @@
     checks      require_at_least, require_positive, check_fields: one-line errors for bad options
     devices     to_device, available_cores, worker_threads: where tensors and worker processes go
     nn          MaskedConv2d, discretized likelihoods, categorical sampling: layers models share
+    unet        UNet: the noise or velocity network of diffusion and flow models, sized from the data
     training    train_epochs, adam, adam_with_cosine_decay: the seeded fit loop with progress and curves
     data        make_dataset, split_train_test, binarize, fingerprint: building a data set plugin
     files       write_atomic, file_sha256, checked tensors and JSON: files that are whole or absent
