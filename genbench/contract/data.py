@@ -13,11 +13,17 @@ import torch
 
 @dataclass(frozen=True)
 class ImageData:
-    """Discrete images: a uint8 tensor (N, C, H, W) with values in [0, levels), and optional labels."""
+    """Discrete images: a uint8 tensor (N, C, H, W) with values in [0, levels), and optional labels.
+
+    ``binarize_from``, on 2-level data only, makes it dynamically binarized (Burda et al. 2016): the grey-level
+    images whose pixels are the Bernoulli probabilities, so that training redraws every minibatch
+    (``binary_draw``); ``images`` then holds one seeded draw, for whatever needs fixed pixels.
+    """
 
     images: torch.Tensor
     levels: int
     labels: torch.Tensor | None = None
+    binarize_from: ImageData | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -28,6 +34,9 @@ class ImageData:
             raise ValueError(f"levels must be in [2, 256], got {self.levels}")
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError("labels and images differ in length")
+        source = self.binarize_from
+        if source is not None and (self.levels != 2 or source.images.shape != self.images.shape):
+            raise ValueError("binarize_from needs 2-level images and grey-level images of the same shape")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -45,7 +54,18 @@ class ImageData:
 
     def subset(self, index: torch.Tensor | slice) -> ImageData:
         labels = None if self.labels is None else self.labels[index]
-        return ImageData(self.images[index], self.levels, labels)
+        source = None if self.binarize_from is None else self.binarize_from.subset(index)
+        return ImageData(self.images[index], self.levels, labels, source)
+
+    def binary_draw(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Images ``index`` binarized afresh: pixel ~ Bernoulli(grey / (levels - 1)) of ``binarize_from``,
+        drawn by ``generator`` (on the CPU, so the draws are the same on every device)."""
+        if self.binarize_from is None:
+            raise ValueError("binary_draw needs binarize_from (dynamically binarized data)")
+        grey = self.binarize_from
+        intensity = grey.images[index].double() / (grey.levels - 1)
+        draws = torch.rand(intensity.shape, generator=generator, dtype=torch.float64)
+        return (draws < intensity).to(torch.uint8)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ import torch
 
 from genbench.contract import Dataset, ImageData
 
+#: The provenance key of a data set loaded from incomplete files: the list of files that are missing. No published
+#: protocol ran on such data; a suite refuses it unless asked (--allow-incomplete-data).
+INCOMPLETE = "incomplete_data_missing"
 #: Every built-in data set splits with this seed, so that a split never changes between runs or machines.
 SPLIT_SEED = 0
 
@@ -29,6 +32,13 @@ def binarize(data: ImageData, seed: int = SPLIT_SEED) -> ImageData:
     intensity = data.images.double() / (data.levels - 1)
     draws = torch.rand(intensity.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return ImageData((draws < intensity).to(torch.uint8), 2, data.labels)
+
+
+def dynamic_binarization(data: ImageData, seed: int = SPLIT_SEED) -> ImageData:
+    """Two levels redrawn at every use (Burda et al. 2016): ``binarize(data, seed)`` as the fixed pixels, with the
+    grey-level images kept as ``binarize_from``, so that the training loop draws every minibatch afresh."""
+    fixed = binarize(data, seed)
+    return ImageData(fixed.images, 2, data.labels, binarize_from=data)
 
 
 def fingerprint(*parts: ImageData) -> str:

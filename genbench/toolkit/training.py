@@ -35,9 +35,14 @@ def iterate_minibatches(
 
     ``images`` is ``data.images`` already on a device (see ``images_for_training``): batches are then gathered
     there. The permutation is drawn on the CPU by ``generator`` either way, so the order of the examples, and
-    every later draw of the generator, are the same on every device.
+    every later draw of the generator, are the same on every device. Dynamically binarized data
+    (``data.binarize_from``) gives a fresh binarization of every minibatch, drawn by ``generator`` too.
     """
     order = torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
+    if data.binarize_from is not None:  # dynamic binarization: every minibatch drawn afresh, on the CPU
+        for start in range(0, len(data), batch_size):
+            yield data.binary_draw(order[start : start + batch_size], generator)
+        return
     source = data.images if images is None else images
     if source.device != order.device:
         order = order.to(source.device)  # one small copy per epoch, not one per batch
@@ -47,7 +52,7 @@ def iterate_minibatches(
 
 def images_for_training(data: ImageData, device: torch.device) -> torch.Tensor:
     """The training images where batches are best gathered: on a CUDA device when they fit, else on the CPU."""
-    if device.type != "cuda":
+    if device.type != "cuda" or data.binarize_from is not None:  # dynamic: batches are drawn on the CPU
         return data.images
     free, _ = torch.cuda.mem_get_info(device)
     if data.images.numel() * data.images.element_size() > DATA_ON_DEVICE_FRACTION * free:

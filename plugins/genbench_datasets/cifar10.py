@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from genbench import Dataset, DatasetOptions, GenbenchError, ImageData
-from genbench.toolkit.data import SPLIT_SEED, binarize, make_dataset
+from genbench.toolkit.data import INCOMPLETE, SPLIT_SEED, binarize, make_dataset
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 #: The md5sum that https://www.cs.toronto.edu/~kriz/cifar.html publishes for the binary version. (torchvision's
@@ -169,4 +169,12 @@ def load_cifar10(options: DatasetOptions) -> Dataset:
     split = (
         f"official: {'+'.join(name.removesuffix('.bin') for name in TRAIN_FILES)} / {TEST_FILE.removesuffix('.bin')}"
     )
-    return make_dataset("cifar10", train, test, source=source, split=split, binarized=options.binarize, classes=CLASSES)
+    short = [
+        f"{name}: {len(data):,} of {count:,} images"
+        for name, data, count in (("data_batch_1..5", train, 50_000), (TEST_FILE, test, 10_000))
+        if len(data) != count
+    ]
+    extra = {INCOMPLETE: short} if short else {}
+    return make_dataset(
+        "cifar10", train, test, source=source, split=split, binarized=options.binarize, classes=CLASSES, **extra
+    )
