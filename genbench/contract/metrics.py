@@ -24,6 +24,8 @@ class Column:
     #: Where this column stands among the quality columns that a leaderboard orders rows by and plots against
     #: sample time: the lowest rank measured wins. None: never used to rank (a spread, a time, a count).
     rank: int | None = None
+    #: Written only by some evaluations (``fid_eval_std`` where fid was evaluated repeatedly): a cell may lack it.
+    optional: bool = False
 
 
 @dataclass

@@ -212,8 +212,11 @@ def evaluate(run: PreparedRun, model: GenerativeModel, seed: int, record: CellRe
             record.error = record.error or f"metric {metric.name}: {type(error).__name__}: {error}"
             continue
         record.metric_times[metric.name] = seconds
+        optional = {column.name for column in metric.columns if column.optional}
         for column in columns:
             value = result.values.get(column)
+            if value is None and column in optional:
+                continue
             if value is None or not math.isfinite(value):
                 record.error = record.error or f"metric {metric.name} gave {value!r} for {column}"
                 continue

@@ -10,7 +10,29 @@ from __future__ import annotations
 import genbench
 from genbench_fid.feature_extractor_classifier import check_classifier, load_classifier
 from genbench_fid.feature_extractor_inception import check_inception, load_inception
-from genbench_fid.metric_fid import KEY_METRIC_FID, REFERENCE_OPTION, FidConfig, check_fid, compute_fid
+from genbench_fid.metric_cmmd import KEY_METRIC_CMMD, CmmdConfig, compute_cmmd
+from genbench_fid.metric_density_coverage import (
+    KEY_METRIC_COVERAGE,
+    KEY_METRIC_DENSITY,
+    KEY_METRIC_DENSITY_COVERAGE,
+    DensityCoverageConfig,
+    compute_density_coverage,
+)
+from genbench_fid.metric_fid import (
+    KEY_METRIC_FD_INFINITY,
+    KEY_METRIC_FID,
+    REFERENCE_OPTION,
+    FidConfig,
+    check_fid,
+    compute_fid,
+)
+from genbench_fid.metric_fid_intra import (
+    KEY_METRIC_CLASSES_MISSED,
+    KEY_METRIC_INTRA_FID,
+    IntraFidConfig,
+    check_intra_fid,
+    compute_intra_fid,
+)
 from genbench_fid.metric_is import KEY_METRIC_IS_MEAN, KEY_METRIC_IS_STD, IsConfig, compute_is
 from genbench_fid.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, KidConfig, check_kid, compute_kid
 from genbench_fid.metric_prc import (
@@ -19,7 +41,7 @@ from genbench_fid.metric_prc import (
     PrecisionRecallConfig,
     compute_precision_recall,
 )
-from genbench_fid.sample_features import extractor_check
+from genbench_fid.sample_features import evaluation_columns, extractor_check
 
 SAMPLE = frozenset({genbench.SAMPLE})
 
@@ -30,7 +52,13 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
         genbench.MetricSpec(
             KEY_METRIC_FID,
             "Fréchet distance of sample and real features (extractor: classifier if labelled, else inception)",
-            (genbench.Column(KEY_METRIC_FID, "distance²", higher_is_better=False, rank=0),),
+            (
+                genbench.Column(KEY_METRIC_FID, "distance²", higher_is_better=False, rank=0),
+                *evaluation_columns(KEY_METRIC_FID, "distance²"),
+                genbench.Column(
+                    KEY_METRIC_FD_INFINITY, "distance²", False, "FID extrapolated to 1/N = 0", optional=True
+                ),
+            ),
             SAMPLE,
             compute_fid,
             FidConfig,
@@ -42,6 +70,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             (
                 genbench.Column(KEY_METRIC_KID_MEAN, "MMD²", higher_is_better=False),
                 genbench.Column(KEY_METRIC_KID_STD, "MMD²", higher_is_better=False, description="spread over subsets"),
+                *evaluation_columns(KEY_METRIC_KID_MEAN, "MMD²"),
             ),
             SAMPLE,
             compute_kid,
@@ -54,6 +83,7 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             (
                 genbench.Column(KEY_METRIC_IS_MEAN, "score", higher_is_better=True),
                 genbench.Column(KEY_METRIC_IS_STD, "score", higher_is_better=False, description="spread over splits"),
+                *evaluation_columns(KEY_METRIC_IS_MEAN, "score"),
             ),
             SAMPLE,
             compute_is,
@@ -66,11 +96,56 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             (
                 genbench.Column(KEY_METRIC_PRECISION, "fraction", higher_is_better=True),
                 genbench.Column(KEY_METRIC_RECALL, "fraction", higher_is_better=True),
+                *evaluation_columns(KEY_METRIC_PRECISION, "fraction"),
+                *evaluation_columns(KEY_METRIC_RECALL, "fraction"),
             ),
             SAMPLE,
             compute_precision_recall,
             PrecisionRecallConfig,
             check=extractor_check(PrecisionRecallConfig, "precision_recall"),
+        ),
+        genbench.MetricSpec(
+            KEY_METRIC_DENSITY_COVERAGE,
+            "density and coverage, k = 5 nearest-neighbour balls around real features (Naeem et al. 2020)",
+            (
+                genbench.Column(KEY_METRIC_DENSITY, "ratio", higher_is_better=True, description="about 1 if alike"),
+                genbench.Column(KEY_METRIC_COVERAGE, "fraction", higher_is_better=True),
+                *evaluation_columns(KEY_METRIC_DENSITY, "ratio"),
+                *evaluation_columns(KEY_METRIC_COVERAGE, "fraction"),
+            ),
+            SAMPLE,
+            compute_density_coverage,
+            DensityCoverageConfig,
+            check=extractor_check(DensityCoverageConfig, KEY_METRIC_DENSITY_COVERAGE),
+        ),
+        genbench.MetricSpec(
+            KEY_METRIC_CMMD,
+            "CMMD: biased RBF-kernel MMD² (sigma 10, x1000) of CLIP ViT-L/14-336 embeddings (Jayasumana et al. 2024)",
+            (
+                genbench.Column(KEY_METRIC_CMMD, "MMD² x 1000", higher_is_better=False),
+                *evaluation_columns(KEY_METRIC_CMMD, "MMD² x 1000"),
+            ),
+            SAMPLE,
+            compute_cmmd,
+            CmmdConfig,
+            check=extractor_check(CmmdConfig, KEY_METRIC_CMMD),
+        ),
+        genbench.MetricSpec(
+            KEY_METRIC_INTRA_FID,
+            "intra-class FID: mean over classes of the FID within a class; generated images classed by the classifier",
+            (
+                genbench.Column(KEY_METRIC_INTRA_FID, "distance²", higher_is_better=False),
+                genbench.Column(
+                    KEY_METRIC_CLASSES_MISSED,
+                    "classes",
+                    higher_is_better=False,
+                    description="classes with too few generated images for an FID",
+                ),
+            ),
+            SAMPLE,
+            compute_intra_fid,
+            IntraFidConfig,
+            check=check_intra_fid,
         ),
     ]
 

@@ -25,6 +25,9 @@ from genbench.toolkit.stats import feature_statistics, frechet_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,
+    evaluation_sets,
+    evaluation_summary,
+    pairs,
     reference_batch_size,
     shared_extractor,
     shared_sample_features,
@@ -36,9 +39,39 @@ KEY_METRIC_FID = "fid"
 REFERENCE_OPTION = "fid_reference"
 
 
+KEY_METRIC_FD_INFINITY = "fid_infinity"
+#: FD-infinity's sample sizes, as dgm-eval's compute_FD_infinity (Stein et al. 2023, after Chong & Forsyth 2020).
+FD_INFINITY_POINTS = 15
+FD_INFINITY_SMALLEST = 5000
+FD_INFINITY_SEED = 0
+
+
 @dataclass
 class FidConfig(FeatureMetricConfig):
     reference_statistics: str | None = None  # an .npz of mu and sigma (pytorch-fid layout); replaces reference_split
+    fd_infinity: bool = False  # also fid_infinity: FID extrapolated to infinitely many samples (Chong & Forsyth)
+
+
+def fd_infinity(
+    fake: npt.NDArray[np.float64],
+    mu_real: npt.NDArray[np.float64],
+    sigma_real: npt.NDArray[np.float64],
+    seed: int = FD_INFINITY_SEED,
+) -> tuple[float, list[int], list[float]]:
+    """FD-infinity of Chong & Forsyth (2020), "Effectively Unbiased FID and Inception Score and where to find
+    them", as dgm-eval computes it: FID of seeded random subsets (without replacement) of the generated
+    features at 15 sizes evenly spaced from min(5000, max(n // 10, 2)) to n, against the full real statistics; a
+    least-squares line in 1/N; its value at 1/N = 0. Returns the value, the sizes and their FIDs."""
+    n = len(fake)
+    sizes = [int(s) for s in np.linspace(min(FD_INFINITY_SMALLEST, max(n // 10, 2)), n, FD_INFINITY_POINTS)]
+    rng = np.random.default_rng(seed)
+    values = []
+    for size in sizes:
+        subset = fake[rng.choice(n, size, replace=False)]
+        mu, sigma = feature_statistics(subset)
+        values.append(frechet_distance(mu, sigma, mu_real, sigma_real))
+    slope_and_intercept = np.polyfit(1.0 / np.array(sizes, dtype=np.float64), np.array(values), deg=1)
+    return float(slope_and_intercept[1]), sizes, values
 
 
 def check_fid(ctx: EvalContext) -> None:
@@ -46,33 +79,67 @@ def check_fid(ctx: EvalContext) -> None:
 
 
 def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
-    config = ctx.config if isinstance(ctx.config, FeatureMetricConfig) else FidConfig()
+    """FID of ``repeats`` sets of ``n_samples`` generated images, each against the reference (all of the split,
+    a statistics file, or the repeat's seeded subset of ``n_real`` images); or of one set against ``bootstrap``
+    resamplings of the real features. Several evaluations give their mean and ``fid_eval_std``/``fid_eval_n``."""
+    config = ctx.config if isinstance(ctx.config, FidConfig) else FidConfig()
     validate(config, KEY_METRIC_FID)
     extractor = shared_extractor(config, ctx)
-    file = getattr(config, "reference_statistics", None) or ctx.options.get(REFERENCE_OPTION)
-    if file:
-        mu_real, sigma_real, reference = statistics_from_file(Path(file).expanduser(), extractor)
-    else:
-        mu_real, sigma_real, reference = statistics_of_split(extractor, config, ctx)
-    fake = shared_sample_features(model, extractor, config, ctx)
-    if fake.shape[1] != mu_real.shape[0]:
-        raise GenbenchError(
-            f"fid: the reference statistics are {mu_real.shape[0]}-d but extractor {extractor.name!r} gives "
-            f"{fake.shape[1]}-d features; use statistics computed with the same extractor"
+    file = config.reference_statistics or ctx.options.get(REFERENCE_OPTION)
+    if file and (config.n_real is not None or config.bootstrap):
+        raise GenbenchError("fid: n_real and bootstrap need the real images' features, not a statistics file")
+    if file or (config.n_real is None and not config.bootstrap):
+        # The whole reference each time: its statistics (cached, or from the file) serve every evaluation.
+        mu_real, sigma_real, reference = (
+            statistics_from_file(Path(file).expanduser(), extractor)
+            if file
+            else statistics_of_split(extractor, config, ctx)
         )
-    mu_fake, sigma_fake = feature_statistics(fake)
-    value = frechet_distance(mu_fake, sigma_fake, mu_real, sigma_real)
+        fake_all = shared_sample_features(model, extractor, config, ctx)
+        n_fake = len(fake_all) // config.repeats
+        fakes = [fake_all[i * n_fake : (i + 1) * n_fake].numpy() for i in range(config.repeats)]
+        check_width(fakes[0], mu_real, extractor.name)
+        values = [frechet_distance(*feature_statistics(fake), mu_real, sigma_real) for fake in fakes]
+        kind = "repeats: fresh generated images per evaluation"
+        provenance = {"n_fake": n_fake, **reference, "repeats": config.repeats}
+        written, noise = evaluation_summary(KEY_METRIC_FID, values, kind=kind)
+        first: tuple[npt.NDArray[np.float64], Gaussian] = (fakes[0], (mu_real, sigma_real))
+    else:
+        sets = evaluation_sets(model, extractor, config, ctx)
+        check_width(sets.fake[0].numpy(), sets.real[0][0].numpy(), extractor.name)
+        values = [
+            frechet_distance(*feature_statistics(f.numpy()), *feature_statistics(r.numpy())) for f, r in pairs(sets)
+        ]
+        written, noise = evaluation_summary(KEY_METRIC_FID, values, kind=sets.kind)
+        provenance = dict(sets.provenance)
+        unresampled = feature_statistics(sets.unresampled_real.numpy())
+        if config.bootstrap:  # the value is that on the real images themselves; the resamplings give its noise
+            written[KEY_METRIC_FID] = frechet_distance(*feature_statistics(sets.fake[0].numpy()), *unresampled)
+        first = (sets.fake[0].numpy(), unresampled)
+    if config.fd_infinity:
+        value, sizes, fids = fd_infinity(first[0], *first[1])
+        written[KEY_METRIC_FD_INFINITY] = value
+        noise["fd_infinity"] = {"sizes": sizes, "fids": fids, "fit": "least squares in 1/N, value at 1/N = 0"}
     provenance = {
         "extractor": extractor.name,
         "extractor_identity": extractor.identity,
-        "n_fake": len(fake),
-        **reference,
+        **provenance,
         "batch_size": config.batch_size,
+        **noise,
     }
-    return MetricResult({KEY_METRIC_FID: value}, provenance)
+    return MetricResult(written, provenance)
+
+
+def check_width(fake: npt.NDArray[np.float64], mu_real: npt.NDArray[np.float64], extractor: str) -> None:
+    if fake.shape[1] != mu_real.shape[-1]:
+        raise GenbenchError(
+            f"fid: the reference statistics are {mu_real.shape[-1]}-d but extractor {extractor!r} gives "
+            f"{fake.shape[1]}-d features; use statistics computed with the same extractor"
+        )
 
 
 Statistics = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], dict[str, Any]]
+Gaussian = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
 
 def statistics_of_split(extractor: FeatureExtractor, config: FeatureMetricConfig, ctx: EvalContext) -> Statistics:

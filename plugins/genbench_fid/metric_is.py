@@ -22,7 +22,13 @@ import torch
 
 from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.toolkit.checks import require_at_least
-from genbench_fid.sample_features import SampleFeatureConfig, shared_extractor, shared_sample_outputs, validate
+from genbench_fid.sample_features import (
+    SampleFeatureConfig,
+    evaluation_summary,
+    shared_extractor,
+    shared_sample_outputs,
+    validate,
+)
 
 KEY_METRIC_IS_MEAN = "is"
 KEY_METRIC_IS_STD = "is_std"
@@ -56,19 +62,28 @@ def compute_is(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         raise GenbenchError(
             f"is: feature extractor {extractor.name!r} gives no class logits; use extractor 'inception' or 'classifier'"
         )
-    if len(outputs.logits) < 2 * config.splits:
+    if len(outputs.logits) < 2 * config.splits * config.repeats:
         raise GenbenchError(
             f"is: {len(outputs.logits)} samples cannot fill {config.splits} splits of at least 2; raise n_samples"
         )
-    mean, std = inception_score(outputs.logits, config.splits)
+    n_fake = len(outputs.logits) // config.repeats
+    scores = [
+        inception_score(outputs.logits[i * n_fake : (i + 1) * n_fake], config.splits) for i in range(config.repeats)
+    ]
+    kind = "repeats: fresh generated images per evaluation"
+    written, noise = evaluation_summary(KEY_METRIC_IS_MEAN, [mean for mean, _ in scores], kind=kind)
+    # is_std keeps its meaning, the spread over splits within one evaluation (averaged over evaluations).
+    written[KEY_METRIC_IS_STD] = sum(std for _, std in scores) / len(scores)
     provenance = {
         "extractor": extractor.name,
         "extractor_identity": extractor.identity,
         "logits": outputs.logits_description,
-        "n_fake": len(outputs.logits),
+        "n_fake": n_fake,
         "splits": config.splits,
+        "repeats": config.repeats,
         "shuffle_seed": SHUFFLE_SEED,
         "implementation": "torch_fidelity.metric_isc.isc_features_to_metric",
         "batch_size": config.batch_size,
+        **noise,
     }
-    return MetricResult({KEY_METRIC_IS_MEAN: mean, KEY_METRIC_IS_STD: std}, provenance)
+    return MetricResult(written, provenance)

@@ -16,9 +16,10 @@ from genbench.toolkit.stats import kernel_inception_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,
-    real_features,
+    evaluation_sets,
+    evaluation_summary,
+    pairs,
     shared_extractor,
-    shared_sample_features,
     validate,
 )
 
@@ -46,21 +47,29 @@ def compute_kid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, KidConfig) else KidConfig()
     validate(config, KEY_METRIC_KID_MEAN)
     extractor = shared_extractor(config, ctx)
-    real, reference = real_features(extractor, config, ctx)
-    fake = shared_sample_features(model, extractor, config, ctx)
+    sets = evaluation_sets(model, extractor, config, ctx)
     # At most half of the smaller set: subsets of everything would all be alike, and kid_std a meaningless 0.
-    subset_size = min(config.subset_size, len(real) // 2, len(fake) // 2)
-    mean, std = kernel_inception_distance(fake.numpy(), real.numpy(), subset_size, config.subsets, seed=ctx.seed)
+    subset_size = min(config.subset_size, len(sets.real[0]) // 2, len(sets.fake[0]) // 2)
+    results = [
+        kernel_inception_distance(fake.numpy(), real.numpy(), subset_size, config.subsets, seed=ctx.seed)
+        for fake, real in pairs(sets)
+    ]
+    written, noise = evaluation_summary(KEY_METRIC_KID_MEAN, [mean for mean, _ in results], kind=sets.kind)
+    # kid_std keeps its meaning, the spread over subsets within one evaluation (averaged over evaluations).
+    written[KEY_METRIC_KID_STD] = sum(std for _, std in results) / len(results)
+    if config.bootstrap:
+        fake, real = sets.fake[0], sets.unresampled_real
+        written[KEY_METRIC_KID_MEAN] = kernel_inception_distance(
+            fake.numpy(), real.numpy(), subset_size, config.subsets, seed=ctx.seed
+        )[0]
     provenance = {
         "extractor": extractor.name,
         "extractor_identity": extractor.identity,
-        "n_real": len(real),
-        "n_fake": len(fake),
+        **sets.provenance,
         "subset_size": subset_size,
         "subsets": config.subsets,
         "kernel": "(x.y / d + 1)^3",
-        "reference": f"{ctx.dataset.name} {config.reference_split} split, fingerprint {reference['fingerprint']}",
-        "reference_features_key": reference["cache_key"],
         "batch_size": config.batch_size,
+        **noise,
     }
-    return MetricResult({KEY_METRIC_KID_MEAN: mean, KEY_METRIC_KID_STD: std}, provenance)
+    return MetricResult(written, provenance)

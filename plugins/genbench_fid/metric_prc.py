@@ -21,9 +21,10 @@ from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.toolkit.checks import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
-    real_features,
+    evaluation_sets,
+    evaluation_summary,
+    pairs,
     shared_extractor,
-    shared_sample_features,
     validate,
 )
 
@@ -55,25 +56,30 @@ def compute_precision_recall(model: GenerativeModel, ctx: EvalContext) -> Metric
     config = ctx.config if isinstance(ctx.config, PrecisionRecallConfig) else PrecisionRecallConfig()
     validate(config, "precision_recall")
     extractor = shared_extractor(config, ctx)
-    real, reference = real_features(extractor, config, ctx)
-    fake = shared_sample_features(model, extractor, config, ctx)
-    if min(len(real), len(fake)) <= config.neighborhood:
+    sets = evaluation_sets(model, extractor, config, ctx)
+    if min(len(sets.real[0]), len(sets.fake[0])) <= config.neighborhood:
         raise GenbenchError(
             f"precision_recall: needs more than neighborhood={config.neighborhood} images on each side, got "
-            f"{len(fake)} generated and {len(real)} real"
+            f"{len(sets.fake[0])} generated and {len(sets.real[0])} real"
         )
-    precision, recall = precision_recall(
-        fake.to(ctx.device), real.to(ctx.device), config.neighborhood, config.distance_batch
-    )
+
+    def measured(fake: torch.Tensor, real: torch.Tensor) -> tuple[float, float]:
+        return precision_recall(fake.to(ctx.device), real.to(ctx.device), config.neighborhood, config.distance_batch)
+
+    results = [measured(fake, real) for fake, real in pairs(sets)]
+    written, noise = evaluation_summary(KEY_METRIC_PRECISION, [p for p, _ in results], kind=sets.kind)
+    recall, recall_noise = evaluation_summary(KEY_METRIC_RECALL, [r for _, r in results], kind=sets.kind)
+    written.update(recall)
+    if config.bootstrap:
+        written[KEY_METRIC_PRECISION], written[KEY_METRIC_RECALL] = measured(sets.fake[0], sets.unresampled_real)
     provenance = {
         "extractor": extractor.name,
         "extractor_identity": extractor.identity,
-        "n_real": len(real),
-        "n_fake": len(fake),
+        **sets.provenance,
         "neighborhood": config.neighborhood,
-        "reference": f"{ctx.dataset.name} {config.reference_split} split, fingerprint {reference['fingerprint']}",
-        "reference_features_key": reference["cache_key"],
         "implementation": "torch_fidelity.metric_prc.calculate_precision_recall_part",
         "batch_size": config.batch_size,
+        **noise,
+        **recall_noise,
     }
-    return MetricResult({KEY_METRIC_PRECISION: precision, KEY_METRIC_RECALL: recall}, provenance)
+    return MetricResult(written, provenance)
