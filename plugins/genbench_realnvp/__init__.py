@@ -48,6 +48,7 @@ from genbench_realnvp.layers import (
     InvertibleLayer,
     LogitTransform,
     Squeeze,
+    at_least_float32,
     channel_mask,
     checkerboard_mask,
 )
@@ -188,14 +189,18 @@ class RealNVP(nn.Module):
         """log p_S(s) of points s in [0, 1]^D (n, C, H, W): standard normal latents plus every log-determinant."""
         y, logit_log_det = self.logit(s)
         z, flow_log_det = self.flow(y)
-        log_prior = -0.5 * (z.float().square() + LOG_2PI).sum(1)
+        log_prior = -0.5 * (at_least_float32(z).square() + LOG_2PI).sum(1)
         log_p: torch.Tensor = log_prior + flow_log_det + logit_log_det
         return log_p
+
+    def parameter_dtype(self) -> torch.dtype:
+        """The parameters' dtype: float32, or float64 where a test asks for it."""
+        return next(self.parameters()).dtype
 
     def discrete_bound(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """log p_V(x + u) for uint8 x and u in [0, 1): the integrand of the bound, in nats per image."""
         levels = self.info.levels
-        return self.log_density((x.float() + u) / levels) - self.info.dims * math.log(levels)
+        return self.log_density((x.to(u.dtype) + u) / levels) - self.info.dims * math.log(levels)
 
     @torch.no_grad()
     def dequantized_bound(self, x: torch.Tensor, samples: int = 1) -> torch.Tensor:
@@ -203,10 +208,11 @@ class RealNVP(nn.Module):
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
         generator = torch.Generator().manual_seed(DEQUANTIZATION_NOISE_SEED)
-        total = torch.zeros(len(x), device=x.device)
+        dtype = self.parameter_dtype()
+        total = torch.zeros(len(x), device=x.device, dtype=dtype)
         for _ in range(samples):
-            u = to_device(torch.rand(x.shape, generator=generator), x.device)
-            total += self.discrete_bound(x, u)
+            u = torch.rand(x.shape, generator=generator)  # float32 on the CPU whatever the model: the same draws
+            total += self.discrete_bound(x, to_device(u, x.device).to(dtype))
         return total / samples
 
     # ------------------------------------------------------------------------------------------ training
@@ -239,7 +245,7 @@ class RealNVP(nn.Module):
         """z ~ N(0, I) through the inverse flow and logit, floored to the level grid, clamped to [0, levels)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.info.dims, generator=generator, device=generator.device)
-        s = self.logit.inverse(self.flow.inverse(z.to(device)))
+        s = self.logit.inverse(self.flow.inverse(z.to(device, self.parameter_dtype())))
         levels = self.info.levels
         values = torch.nan_to_num(s * levels, nan=0.0).floor().clamp(0, levels - 1)
         return values.to(torch.uint8).view(n, *self.info.shape).cpu()

@@ -14,6 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """bfloat16 (a network's output under autocast) as float32, for log-scales and log-determinants; float32 and
+    float64 as they are."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 class InvertibleLayer(nn.Module):
     """What every layer of the flow is: ``forward(x) -> (y, log_det)`` and ``inverse(y) -> x``."""
 
@@ -91,7 +97,7 @@ class ActNorm(InvertibleLayer):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        values = x.float().transpose(0, 1).flatten(1)  # (C, n * H * W)
+        values = at_least_float32(x).transpose(0, 1).flatten(1)  # (C, n * H * W)
         self.bias.copy_(-values.mean(1).view_as(self.bias))
         std = values.std(1, unbiased=False) if values.shape[1] > 1 else torch.ones(len(values), device=x.device)
         self.log_scale.copy_(-torch.log(std + 1e-6).view_as(self.log_scale))
@@ -152,7 +158,7 @@ class InvertibleConv1x1(InvertibleLayer):
     def log_abs_det(self) -> torch.Tensor:
         if self.lu:
             return self.log_s.sum()
-        log_abs_det: torch.Tensor = torch.linalg.slogdet(self.weight.float())[1]
+        log_abs_det: torch.Tensor = torch.linalg.slogdet(at_least_float32(self.weight))[1]
         return log_abs_det
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,7 +239,7 @@ class AffineCoupling(InvertibleLayer):
 
     def scale_and_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         kept = x * self.mask
-        raw = self.net(torch.cat([kept, self.mask[:, :1].expand(len(x), -1, -1, -1)], 1)).float()
+        raw = at_least_float32(self.net(torch.cat([kept, self.mask[:, :1].expand(len(x), -1, -1, -1)], 1)))
         raw_s, t = raw.chunk(2, dim=1)
         free = 1.0 - self.mask
         return self.scale * torch.tanh(raw_s) * free, t * free
