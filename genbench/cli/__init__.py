@@ -1,4 +1,4 @@
-"""The ``genbench`` command: run, plugins, show, report, suites, stats, export.
+"""The ``genbench`` command: run, plugins, report, compare, show, suites, stats, export.
 
 Exit codes: 0 every cell finished, 1 some cell failed, 2 a user error (one line on stderr, no traceback
 unless --debug).
@@ -11,6 +11,7 @@ One module per subcommand, each with ``add_parser(commands, registry)``, which a
 - ``run``: ``genbench run``, its options, and the ``RunRequest`` and ``ExecutionOptions`` they make.
 - ``plugins``: ``genbench plugins`` lists installed plugins; ``genbench plugins check`` runs conformance checks.
 - ``report``: ``genbench report`` writes leaderboard.md and leaderboard.html.
+- ``compare``: ``genbench compare`` says whether A is better than B: per metric a test over seeds, Holm-corrected.
 - ``show``: ``genbench show`` prints a run's results table; ``terminal_safe_frame``.
 - ``suites``: ``genbench suites`` lists the packaged suites or prints one.
 - ``stats``: ``genbench stats`` writes FID reference statistics.
@@ -27,7 +28,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from genbench.cli import export, plugins, report, run, show, stats, suites
+from genbench.cli import compare, export, plugins, report, run, show, stats, suites
 from genbench.cli.common import (
     EXIT_FAILED_CELLS,
     EXIT_OK,
@@ -89,6 +90,7 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     run.add_parser,
     plugins.add_parser,
     report.add_parser,
+    compare.add_parser,
     show.add_parser,
     suites.add_parser,
     stats.add_parser,

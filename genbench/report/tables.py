@@ -152,6 +152,10 @@ def side_tables(leaderboard: Leaderboard, dataset: str) -> list[SideTable]:
     """The tables under a data set's leaderboard that have something to show: evaluation time, and quality and
     sample time against network evaluations where a model reported them (a sweep of steps, say)."""
     tables = []
+    from genbench.report.significance import rank_group_tables  # the rank groups: significance.py, a hook here
+
+    for title, legend, headers, rows in rank_group_tables(leaderboard, dataset):
+        tables.append(SideTable(title, legend, headers, [[TableCell(text) for text in row] for row in rows]))
     times = evaluation_time_rows(leaderboard, dataset)
     if times is not None:
         tables.append(SideTable("Evaluation time", EVALUATION_TIME_LEGEND, *times))
