@@ -29,8 +29,10 @@ from genbench.toolkit.checks import require_at_least
 from genbench.toolkit.devices import to_device
 from genbench.toolkit.nn import dequantize, unit_to_levels
 from genbench.toolkit.training import adam, train_epochs
+from genbench_gan.resnet import ResNetDiscriminator, ResNetGenerator
 
 LOSSES = ("non_saturating", "hinge")
+ARCHITECTURES = ("dcgan", "resnet_mimicry")
 #: G starts from a 4x4 grid and doubles it until it holds the image.
 START_SIZE = 4
 
@@ -40,17 +42,28 @@ class GANConfig:
     loss: Literal["non_saturating", "hinge"] = (
         "non_saturating"  # "non_saturating" (Goodfellow et al. 2014) or "hinge" (Miyato et al. 2018)
     )
+    architecture: Literal["dcgan", "resnet_mimicry"] = (
+        "dcgan"  # "resnet_mimicry": the ResNet G and D of Mimicry's CIFAR-10 DCGAN/SNGAN (resnet.py)
+    )
     latent_dim: int = 32  # noise dimensions; DCGAN uses 100, plenty for MNIST too
-    width: int = 32  # channels at the finest resolution, doubled at every coarser one; 64 on MNIST as in DCGAN
+    width: int = 32  # dcgan: channels at the finest resolution, doubled at every coarser one; resnet: G's channels
+    d_width: int | None = None  # resnet_mimicry: D's channels (Mimicry's CIFAR DCGAN: 128); None: width
     d_steps: int = 1  # discriminator updates per generator update; 1 with these losses, 5 for WGAN-style critics
     lr_g: float = 2e-4  # TTUR (Heusel et al. 2017): the generator learns slower ...
     lr_d: float = 4e-4  # ... than the discriminator, so D tracks the current G
     beta1: float = 0.5  # Adam's momentum, lowered as in DCGAN so the two players do not overshoot
+    beta2: float = 0.999  # Adam's second moment; SNGAN-style ResNet GANs use 0.9
     epochs: int = 100  # ~30 s on one CPU core for the 1,438 digits; 20-30 on MNIST with a GPU
     batch_size: int = 64  # DCGAN uses 128 on MNIST-sized data
 
     def __post_init__(self) -> None:
-        require_at_least(self, 1, "latent_dim", "width", "d_steps", "epochs", "batch_size")
+        require_at_least(self, 1, "latent_dim", "width", "d_width", "d_steps", "epochs", "batch_size")
+        if self.architecture not in ARCHITECTURES:
+            raise GenbenchError(
+                f"gan: architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
+            )
+        if not 0 <= self.beta2 < 1:
+            raise GenbenchError(f"beta2 must be in [0, 1), got {self.beta2}")
         require_at_least(self, 0, "lr_g", "lr_d")  # 0 freezes a player: TTUR's two time scales at their limit
         if not 0 <= self.beta1 < 1:
             raise GenbenchError(f"beta1 must be in [0, 1), got {self.beta1}")
@@ -116,6 +129,35 @@ class Discriminator(nn.Module):
         return logits.squeeze(-1)
 
 
+class Cropped(nn.Module):
+    """A generator of padded_size images, cropped to the data's size."""
+
+    def __init__(self, body: nn.Module, info: DataInfo) -> None:
+        super().__init__()
+        self.body, self.shape = body, info.shape
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(z)
+        _, height, width = self.shape
+        top, left = (out.shape[2] - height) // 2, (out.shape[3] - width) // 2
+        return out[:, :, top : top + height, left : left + width]
+
+
+class Padded(nn.Module):
+    """A discriminator of padded_size images, given the data's images padded with -1 (the lowest level)."""
+
+    def __init__(self, body: nn.Module, info: DataInfo) -> None:
+        super().__init__()
+        size = padded_size(info)
+        _, height, width = info.shape
+        top, left = (size - height) // 2, (size - width) // 2
+        self.body, self.padding = body, (left, size - width - left, top, size - height - top)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.body(F.pad(x, self.padding, value=-1.0))
+        return logits.squeeze(-1)
+
+
 class GAN(nn.Module):
     capabilities = frozenset({genbench.SAMPLE})
 
@@ -126,8 +168,15 @@ class GAN(nn.Module):
         if config.d_steps < 1:
             raise GenbenchError(f"gan: d_steps must be at least 1, got {config.d_steps}")
         self.config, self.info = config, info
-        self.generator = Generator(config, info)
-        self.discriminator = Discriminator(config, info)
+        self.generator: nn.Module
+        self.discriminator: nn.Module
+        if config.architecture == "resnet_mimicry":
+            size, channels = padded_size(info), info.shape[0]
+            self.generator = Cropped(ResNetGenerator(config.latent_dim, config.width, channels, size), info)
+            self.discriminator = Padded(ResNetDiscriminator(config.d_width or config.width, channels), info)
+        else:
+            self.generator = Generator(config, info)
+            self.discriminator = Discriminator(config, info)
         self.eval()  # batch norm uses its stored statistics unless fitting: a loaded checkpoint samples as saved
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -147,8 +196,8 @@ class GAN(nn.Module):
 
     def fit(self, train: ImageData, ctx: FitContext) -> None:
         config, levels = self.config, self.info.levels
-        opt_g = adam(self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
-        opt_d = adam(self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
+        opt_g = adam(self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
+        opt_d = adam(self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
         updates = itertools.count()
         g_loss = torch.zeros(())
         self.train()
