@@ -319,6 +319,8 @@ class Comparison:
         if self.result.test != PAIRED and self.result.test != WELCH:
             return "no significant difference" + (" (evaluations only)" if self.result.test == EVALUATIONS else "")
         needed = self.seeds_needed
+        if self.result.effect_size == 0.0:
+            return "no significant difference; the means are equal"
         if needed is None:
             return f"no significant difference; more than {MAX_SEEDS:,} seeds per model would be needed to tell"
         return f"no significant difference; {needed} seeds per model would detect g = {self.result.effect_size:.2g}"
@@ -490,7 +492,7 @@ def rank_group_tables(leaderboard: Leaderboard, dataset: str) -> list[tuple[str,
         return [(RANK_GROUPS_TITLE, ONE_SEED_LEGEND, ["model", *columns], rows)]
     tables = [(RANK_GROUPS_TITLE, RANK_GROUPS_LEGEND, ["model", *columns], rows)]
     close = [
-        [g.column, f"{pair.better} vs {pair.worse}", f"{abs(pair.effect_size):.2g}", _seeds_text(pair.seeds_needed)]
+        [g.column, f"{pair.better} vs {pair.worse}", f"{abs(pair.effect_size):.2g}", _seeds_text(pair)]
         for g in groups
         for pair in g.close
     ]
@@ -505,5 +507,7 @@ def _letters(groups: RankGroups, model: str) -> str:
     return "–" if model in groups.untested else "N/A"
 
 
-def _seeds_text(seeds: int | None) -> str:
-    return f"more than {MAX_SEEDS:,}" if seeds is None else str(seeds)
+def _seeds_text(pair: ClosePair) -> str:
+    if pair.effect_size == 0.0:
+        return "none: equal means"
+    return f"more than {MAX_SEEDS:,}" if pair.seeds_needed is None else str(pair.seeds_needed)
