@@ -31,6 +31,12 @@ def add_parser(commands: Subcommands, registry: Registry | None) -> argparse.Arg
     run.add_argument("--data-root", type=Path, help="folder holding the data set's files")
     run.add_argument("--download", action="store_true", default=None, help="download the data set if missing")
     run.add_argument("--binarize", action="store_true", default=None, help="use the 2-level version of the data")
+    run.add_argument(
+        "--allow-incomplete-data",
+        action="store_true",
+        default=None,
+        help="run a suite on incomplete data files anyway; its numbers are then marked not comparable",
+    )
     run.add_argument("--seeds", help="comma-separated seeds (default: 0)")
     run.add_argument("--epochs", type=_positive_int, help="override every model's number of epochs")
     run.add_argument("--device", choices=DEVICES, help="where to train and evaluate (default: auto)")
@@ -150,7 +156,17 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 
 
 #: Flags that give a RunRequest field as argparse parsed it (None: not given).
-SIMPLE_FLAGS = ("dataset", "data_root", "download", "binarize", "epochs", "device", "results_dir", "name")
+SIMPLE_FLAGS = (
+    "dataset",
+    "data_root",
+    "download",
+    "binarize",
+    "allow_incomplete_data",
+    "epochs",
+    "device",
+    "results_dir",
+    "name",
+)
 
 
 def request_from_args(args: argparse.Namespace, plugin_dests: Sequence[str] = ()) -> RunRequest:

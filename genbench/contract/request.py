@@ -24,6 +24,9 @@ class RunRequest:
     data_root: Path | None = None
     download: bool = False
     binarize: bool = False
+    #: Run a suite on data whose files are incomplete (a missing split, fewer images than published); every
+    #: number of such a run is then marked not comparable with the suite's published ones.
+    allow_incomplete_data: bool = False
     seeds: list[int] = field(default_factory=lambda: [0])
     #: Overrides the ``epochs`` field of every model config that has one.
     epochs: int | None = None

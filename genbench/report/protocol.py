@@ -17,7 +17,19 @@ from genbench.report.runs import Entry, canonical
 
 #: Provenance fields that record what a measurement found or where it cached things, not how it measured.
 MEASUREMENT_FIELDS = frozenset(
-    {"seconds", "elapsed", "duration", "wall_time", "cache", "cache_path", "cached", "nll_stderr", "seconds_per_nfe"}
+    {
+        "seconds",
+        "elapsed",
+        "duration",
+        "wall_time",
+        "cache",
+        "cache_path",
+        "cached",
+        "nll_stderr",
+        "seconds_per_nfe",
+        "evaluations",  # each of a metric's repeated evaluations (the column holds their mean)
+        "fd_infinity_fids",  # the FIDs that FD-infinity's line was fitted to
+    }
 )
 #: Provenance fields that describe the model's own estimator (its likelihood, of which kind, with which settings;
 #: its sampler and the network evaluations a sample costs): compared per model, not across models.

@@ -39,6 +39,7 @@ from genbench.runner.external import (
 )
 from genbench.store.layout import RunDirectory, cache_dir, check_writable_folder
 from genbench.toolkit.checks import check_value, field_hints
+from genbench.toolkit.data import INCOMPLETE
 from genbench.toolkit.text import warn
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     dataset = dataset_spec.load(
         DatasetOptions(root=request.data_root, download=request.download, binarize=request.binarize)
     )
+    refuse_incomplete_data(request, dataset)
     apply_sidecar_configs(request, models, model_configs, weights)
     built = {spec.name: build_untrained(spec, model_configs[spec.name], dataset) for spec in models}
     origins = find_origins(built, dataset, weights)
@@ -325,3 +327,16 @@ def sample_options_instance(spec: ModelSpec, options: Mapping[str, Any]) -> Any:
     if spec.sample_options_class is None:
         return None
     return resolve_config(spec.sample_options_class, dict(options), f"sample options of model {spec.name!r}")
+
+
+def refuse_incomplete_data(request: RunRequest, dataset: Dataset) -> None:
+    """A suite promises numbers comparable with published ones; incomplete data files break that promise, so
+    they are refused in one line unless the user asks for them (the report then marks every number)."""
+    missing = dataset.provenance.get(INCOMPLETE)
+    if request.suite is None or not missing or request.allow_incomplete_data:
+        return
+    raise GenbenchError(
+        f"suite {request.suite['name']!r} needs the complete {dataset.name} data; incomplete: {'; '.join(missing)}. "
+        "Get the files (--download), or pass --allow-incomplete-data to run anyway with every number marked "
+        "not comparable"
+    )

@@ -22,6 +22,7 @@ from typing import Any
 
 from genbench.config import apply_suite, check_setting_names, read_suite
 from genbench.contract import GenbenchError
+from genbench.contract.published import PROTOCOL_PARTS, PublishedRow
 from genbench.contract.request import RunRequest
 
 #: Keys that describe a suite rather than set up a run.
@@ -48,7 +49,9 @@ class Suite:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     def provenance(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256[:16]}
+        """What run.json records: the suite's name, version and file hash, and its published rows (the report
+        sets them beside the run's numbers, as they were when the run was made)."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256[:16], "reference": self.reference}
 
 
 def suite_files() -> dict[str, str]:
@@ -92,7 +95,28 @@ def parse_suite(name: str, text: str) -> Suite:
     if not isinstance(reference, dict):
         raise GenbenchError(f"suite {name!r}: [reference] must be a table")
     check_setting_names(data, f"suite {name!r}")
+    for key, table in reference.items():
+        check_published_row(name, key, table)
     return Suite(name, metadata["version"], metadata["description"], data, reference, text)
+
+
+#: What a ``[reference.NAME]`` row may hold (``genbench.contract.published`` says what each means).
+ROW_KEYS = frozenset(
+    {"model", "metric", "value", "unit", "source", "beside", "spread", "spread_meaning", "note", "unmatched"}
+) | frozenset(PROTOCOL_PARTS)
+
+
+def check_published_row(suite: str, key: str, table: Any) -> None:
+    """A published row is a table with its number, its source and only the protocol parts genbench knows."""
+    if not isinstance(table, dict):
+        raise GenbenchError(f"suite {suite!r}: [reference.{key}] must be a table")
+    unknown = sorted(set(table) - ROW_KEYS)
+    if unknown:
+        raise GenbenchError(f"suite {suite!r}: [reference.{key}] has unknown keys {unknown}; known: {sorted(ROW_KEYS)}")
+    try:
+        PublishedRow.from_table(key, table)
+    except (KeyError, TypeError, ValueError) as error:
+        raise GenbenchError(f"suite {suite!r}: [reference.{key}] is incomplete or malformed ({error!r})") from None
 
 
 def layered_request(suite: str | None, config: Path | None, given: Mapping[str, Any] | None = None) -> RunRequest:

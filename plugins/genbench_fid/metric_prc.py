@@ -80,6 +80,8 @@ def compute_precision_recall(model: GenerativeModel, ctx: EvalContext) -> Metric
         "implementation": "torch_fidelity.metric_prc.calculate_precision_recall_part",
         "batch_size": config.batch_size,
         **noise,
-        **recall_noise,
+        "evaluations": {**noise.get("evaluations", {}), **recall_noise.get("evaluations", {})},
     }
+    if not noise:
+        del provenance["evaluations"]
     return MetricResult(written, provenance)

@@ -28,9 +28,11 @@ class UpBlock(nn.Module):
         self.shortcut = nn.Conv2d(channels_in, channels_out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.norm1(x)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.norm2(self.conv1(h))))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+        h: torch.Tensor = F.interpolate(F.relu(self.norm1(x)), scale_factor=2, mode="nearest")
+        h = F.relu(self.norm2(self.conv1(h)))
+        h = self.conv2(h)
+        skip: torch.Tensor = self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return h + skip
 
 
 class DownBlock(nn.Module):
@@ -47,10 +49,10 @@ class DownBlock(nn.Module):
         self.shortcut = nn.Conv2d(channels_in, channels_out, 1) if learnable else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv2(F.relu(self.conv1(x if self.first else F.relu(x))))
+        h: torch.Tensor = self.conv2(F.relu(self.conv1(x if self.first else F.relu(x))))
         if self.downsample:
             h = F.avg_pool2d(h, 2)
-        skip = x
+        skip: torch.Tensor = x
         if self.first:  # pool, then project: cheaper on the image, as in Miyato et al.'s optimized block
             skip = self.shortcut(F.avg_pool2d(x, 2)) if self.shortcut is not None else x
         elif self.shortcut is not None:

@@ -33,7 +33,12 @@ def test_every_suite_is_well_formed_and_its_references_are_cited(name: str, regi
     suite = load_suite(name)
     assert suite.name == name and suite.version >= 1 and suite.description
     request = request_from_args(build_parser(registry)[0].parse_args(["run", "--suite", name]))
-    assert request.suite == {"name": name, "version": suite.version, "sha256": suite.sha256[:16]}
+    assert request.suite == {
+        "name": name,
+        "version": suite.version,
+        "sha256": suite.sha256[:16],
+        "reference": suite.reference,  # the published rows, as run.json records them for the report
+    }
     for key, reference in suite.reference.items():
         assert {"model", "metric", "value", "unit", "source"} <= set(reference), key
         assert reference["metric"] in (request.metrics or registry.names("metric")), key
@@ -88,6 +93,8 @@ def test_suite_then_config_file_then_flags(tmp_path: Path, registry: Registry) -
     assert request.metric_options["fid"] == {
         "extractor": "inception",
         "n_samples": 500,
+        "n_real": 10000,
+        "repeats": 3,
         "batch_size": 500,
         "reference_split": "train",
     }
@@ -109,8 +116,8 @@ def test_an_unknown_suite_is_one_line_with_did_you_mean(capsys: pytest.CaptureFi
     assert main(["run", "--suite", "binarised-mnist"]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error
-    assert "unknown suite 'binarised-mnist'. Did you mean 'binarized-mnist'?" in error
-    assert "Available: binarized-mnist, cifar10, digits" in error
+    assert "unknown suite 'binarised-mnist'. Did you mean 'binarized-mnist' or 'binarized-mnist-dynamic'?" in error
+    assert "Available: binarized-mnist, binarized-mnist-dynamic, cifar10, digits" in error
 
 
 def test_genbench_suites_lists_name_version_description(capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,7 +194,9 @@ def strokes(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def test_the_binarized_mnist_suite_runs_on_a_stand_in(results_dir: Path, tmp_path: Path, registry: Registry) -> None:
+def test_the_dynamic_binarized_mnist_suite_runs_on_a_stand_in(
+    results_dir: Path, tmp_path: Path, registry: Registry
+) -> None:
     root = tmp_path / "mnist"
     root.mkdir()
     for stem, count, seed in (("train", 300, 0), ("t10k", 100, 1)):
@@ -196,20 +205,19 @@ def test_the_binarized_mnist_suite_runs_on_a_stand_in(results_dir: Path, tmp_pat
         write_idx(root / f"{stem}-images-idx3-ubyte.gz", images)
         write_idx(root / f"{stem}-labels-idx1-ubyte.gz", labels)
     small = tmp_path / "small.toml"
-    small.write_text(f"{TINY_PIXELCNN}[metric.nll]\nk = 8\n[metric.bpd]\nk = 8\n")
-    args = ["--suite", "binarized-mnist", "--config", str(small), "--data-root", str(root), "--epochs", "1"]
-    frame, run_info = run_suite([*args, "--seeds", "0", "--results-dir", str(results_dir)], registry)
-    assert list(frame["status"]) == ["ok", "ok", "ok"], frame["error"].tolist()
+    small.write_text("[model.vae]\nbatch_size = 100\n[metric.nll]\nk = 8\n[metric.bpd]\nk = 8\n")
+    args = ["--suite", "binarized-mnist-dynamic", "--config", str(small), "--data-root", str(root), "--epochs", "1"]
+    args += ["--seeds", "0", "--results-dir", str(results_dir), "--allow-incomplete-data"]  # a 300-image stand-in
+    frame, run_info = run_suite(args, registry)
+    assert list(frame["status"]) == ["ok"], frame["error"].tolist()
     assert set(frame.columns) >= {"nll", "bpd"} and "fid" not in frame.columns
-    assert run_info["request"]["suite"]["name"] == "binarized-mnist"
+    assert run_info["request"]["suite"]["name"] == "binarized-mnist-dynamic"
     assert run_info["dataset"]["binarized"] is True and run_info["dataset"]["levels"] == 2
+    assert run_info["dataset"]["binarization"].startswith("dynamic")
+    assert run_info["dataset"]["incomplete_data_missing"]  # recorded: every number is marked not comparable
     records = cells(Path(frame.attrs["run_dir"]))
     assert records["vae"]["config"]["latent_dim"] == 50 and records["vae"]["config"]["hidden"] == 200  # the suite's
     assert records["vae"]["provenance"]["nll"]["settings"]["k"] == 8  # the config file's, over the suite's 5000
-    assert records["pixelcnn"]["provenance"]["nll"]["method"] == "exact log-likelihood"
-    assert records["pixelcnn"]["config"]["lr"] == 1e-3 and records["pixelcnn"]["config"]["channels"] == 12
-    by_model = frame.set_index("model")
-    assert by_model.loc["independent", "bpd"] < 1.0  # a fitted model beats the uniform log2(2) = 1 bit/dim
 
 
 CIFAR_RECORD = 1 + 3 * 32 * 32  # one label byte, then the R, G and B planes of 32x32, row-major
@@ -239,13 +247,15 @@ def test_the_cifar10_suite_runs_on_a_stand_in(results_dir: Path, tmp_path: Path)
     shared = "extractor = 'pixels'\nn_samples = 40\nbatch_size = 20\n"
     small = tmp_path / "small.toml"
     small.write_text(
-        "[model.vae]\nhidden = 64\nlatent_dim = 8\n[model.gan]\nwidth = 8\nlatent_dim = 16\n"
+        "[model.vae]\nhidden = 64\nlatent_dim = 8\n[model.gan]\nwidth = 8\nd_width = 8\nlatent_dim = 16\n"
         "[model.pixelcnn]\nchannels = 12\nlayers = 1\nhead_channels = 12\n"
         "[metric.nll]\nk = 2\n[metric.bpd]\nk = 2\n[metric.sample_time]\nbatch_size = 2\nrepeats = 1\n"
-        + "".join(f"[metric.{m}]\n{shared}" for m in ("fid", "is", "precision_recall"))
-        + f"[metric.kid]\n{shared}subset_size = 10\nsubsets = 3\n"
+        + "".join(f"[metric.{m}]\n{shared}n_real = 50\n" for m in ("fid", "precision_recall"))
+        + f"[metric.is]\n{shared}"
+        + f"[metric.kid]\n{shared}n_real = 50\nsubset_size = 10\nsubsets = 3\n"
     )
     args = ["--suite", "cifar10", "--config", str(small), "--data-root", str(root), "--epochs", "1"]
+    args += ["--allow-incomplete-data"]  # 100 training images, not 50,000
     args += ["-p", "suite_stand_ins", "--results-dir", str(results_dir)]
     frame, run_info = run_suite(args, registry)
     assert list(frame["model"]) == ["vae", "gan", "pixelcnn"]
@@ -254,6 +264,8 @@ def test_the_cifar10_suite_runs_on_a_stand_in(results_dir: Path, tmp_path: Path)
     assert run_info["dataset"]["shape"] == [3, 32, 32]
     records = cells(Path(frame.attrs["run_dir"]))
     fid = records["gan"]["provenance"]["fid"]
-    assert fid["reference_split"] == "train" and fid["n_real"] == 100 and fid["n_fake"] == 40
+    assert fid["reference_split"] == "train" and fid["n_real"] == 50 and fid["n_fake"] == 40
+    assert fid["repeats"] == 3 and len(fid["evaluations"]["fid"]) == 3  # Mimicry's three evaluations
+    assert records["gan"]["metrics"]["fid_eval_n"] == 3 and records["gan"]["config"]["architecture"] == "resnet_mimicry"
     assert records["gan"]["provenance"]["is"]["splits"] == 10
     assert {"fid", "kid", "is", "precision", "recall", "bpd"} <= set(frame.columns)

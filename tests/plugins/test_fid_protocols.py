@@ -52,7 +52,7 @@ def test_repeats_give_three_values_their_mean_and_std_in_the_record(
     config = FidConfig(n_samples=100, n_real=200, repeats=3, reference_split="train")
     model = Replay(digits.train.images)
     result = compute_fid(model, context(digits, registry, shared_cache, config))
-    values = result.provenance["fid_evaluations"]
+    values = result.provenance["evaluations"]["fid"]
     assert len(values) == 3 and len(set(values)) == 3
     assert result.values["fid"] == pytest.approx(statistics.mean(values))
     assert result.values["fid_eval_std"] == pytest.approx(statistics.stdev(values))
