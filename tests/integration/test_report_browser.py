@@ -81,3 +81,38 @@ def test_screenshot_is_not_blank(browser: ModuleType, page: Path, tmp_path: Path
     not_white = sum(gray.histogram()[:240]) / (gray.width * gray.height)
     assert not_white > 0.05, f"only {not_white:.1%} of the screenshot is not white"
     assert ImageStat.Stat(gray).stddev[0] > 20
+
+
+@pytest.fixture(scope="module")
+def published_page(page: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The independent baseline's run as if made with a suite of two published rows beside it: one whose protocol
+    it followed, one whose model it did not (``<b>`` in its name, which must stay text)."""
+    run = next(path.parent for path in page.parent.glob("*/run.json") if "worse" not in path.parent.name)
+    copied = Path(shutil.copytree(run, tmp_path_factory.mktemp("published") / "run"))
+    info = json.loads((copied / "run.json").read_text())
+    followed = {
+        "model": "Baseline",
+        "beside": "independent",
+        "metric": "nll",
+        "value": 50.0,
+        "unit": "nats",
+        "source": "A. Author (2020); Table 1",
+        "data": {"dataset": info["request"]["dataset"]},
+    }
+    other = {**followed, "model": "Baseline <b>smoothed</b>", "model_config": {"pseudocount": 1000}}
+    info["request"]["suite"] = {"name": "made-up", "version": 1, "reference": {"a": followed, "b": other}}
+    (copied / "run.json").write_text(json.dumps(info))
+    _, html_path = report.write_leaderboard(report.build_leaderboard([copied]), copied)
+    return html_path
+
+
+@pytest.mark.slow  # a Chromium start, about 4 s
+def test_published_numbers_show_whether_they_are_comparable(browser: ModuleType, published_page: Path) -> None:
+    dom = browser.dump_dom(published_page)
+    assert "Published numbers beside genbench" in dom
+    rows = re.findall(r"<tr>(<td[^>]*>Baseline.*?)</tr>", dom, re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+    assert len(cells) == 2 and cells[0][0] == "Baseline" and cells[1][0] == "Baseline &lt;b&gt;smoothed&lt;/b&gt;"
+    assert [row[4] for row in cells] == ["independent", "independent"]  # the genbench model beside each
+    assert cells[0][-1] == "yes"
+    assert cells[1][-1] == "no: pseudocount: 1.0 (published: 1,000)"
