@@ -124,11 +124,20 @@ def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     provenance = {
         "extractor": extractor.name,
         "extractor_identity": extractor.identity,
+        "distance": distance_name(extractor.name),
         **provenance,
         "batch_size": config.batch_size,
         **noise,
     }
     return MetricResult(written, provenance)
+
+
+def distance_name(extractor: str) -> str:
+    """What the ``fid`` column holds, named honestly: the FID of the literature is a Fréchet distance of
+    InceptionV3 features; with any other extractor it is another number, FD_<extractor>."""
+    if extractor == "inception":
+        return "FID: Fréchet distance of InceptionV3 pool3 features"
+    return f"FD_{extractor}: Fréchet distance of {extractor} features, not comparable with any published FID"
 
 
 def check_width(fake: npt.NDArray[np.float64], mu_real: npt.NDArray[np.float64], extractor: str) -> None:

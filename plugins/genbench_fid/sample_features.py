@@ -206,7 +206,29 @@ def shared_extractor(config: SampleFeatureConfig, ctx: EvalContext) -> FeatureEx
     extractor: FeatureExtractor = ctx.remember(
         f"genbench_fid extractor {name} {config.inception_weights!r}", lambda: load_extractor(name, ctx)
     )
+    check_above_chance(extractor, ctx)
     return extractor
+
+
+def chance_level(labels: torch.Tensor) -> float:
+    """The accuracy of always answering the most frequent label: what a classifier that learned nothing scores."""
+    return float(torch.bincount(labels.long()).max()) / len(labels)
+
+
+def check_above_chance(extractor: FeatureExtractor, ctx: EvalContext) -> None:
+    """An extractor trained on the data's labels whose test accuracy is not clearly above chance (within three
+    binomial standard errors of it) has features that say nothing about the images: its metrics are N/A."""
+    accuracy = extractor.identity.get("test_accuracy")
+    labels = ctx.dataset.test.labels
+    if not isinstance(accuracy, float) or labels is None or len(labels) == 0:
+        return
+    chance = chance_level(labels)
+    margin = 3 * math.sqrt(chance * (1 - chance) / len(labels))
+    if accuracy <= chance + margin:
+        raise genbench.NotApplicable(
+            f"extractor {extractor.name!r} classifies the test split at {accuracy:.1%}, not above chance "
+            f"({chance:.1%} + {margin:.1%}): its features carry no information about the images"
+        )
 
 
 def shared_sample_features(

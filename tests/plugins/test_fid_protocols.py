@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import Replay
-from genbench import Dataset, EvalContext, GenbenchError
+from genbench import Dataset, EvalContext, GenbenchError, NotApplicable
 from genbench.registry import METRIC, Registry
 from genbench_fid import sample_features
 from genbench_fid.metric_fid import FidConfig, compute_fid, fd_infinity
@@ -116,6 +116,28 @@ def test_fd_infinity_converges_to_the_exact_frechet_distance() -> None:
 
 
 def test_the_evaluation_noise_columns_are_never_ranked(registry: Registry) -> None:
-    columns = {c.name: c for name in ("fid", "kid", "is", "precision_recall") for c in registry.get(METRIC, name).columns}
+    columns = {
+        c.name: c for name in ("fid", "kid", "is", "precision_recall") for c in registry.get(METRIC, name).columns
+    }
     for name in ("fid_eval_std", "fid_eval_n", "kid_eval_std", "is_eval_n", "recall_eval_std", "fid_infinity"):
         assert columns[name].rank is None and columns[name].optional
+
+
+def test_an_extractor_at_chance_accuracy_makes_the_metrics_not_applicable(
+    digits: Dataset, registry: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from genbench.toolkit.features import FeatureExtractor
+
+    def at(accuracy: float) -> FeatureExtractor:
+        return FeatureExtractor("classifier", lambda x: x.flatten(1).double(), {"test_accuracy": accuracy})
+
+    chance = sample_features.chance_level(digits.test.labels)  # type: ignore[arg-type]
+    assert 0.1 <= chance < 0.2  # ten digits, about equally frequent
+    for accuracy in (chance, chance + 0.03):
+        monkeypatch.setattr(sample_features, "load_extractor", lambda *_, a=accuracy: at(a))
+        for config, compute in ((FidConfig(n_samples=20), compute_fid), (IsConfig(n_samples=20), compute_is)):
+            with pytest.raises(NotApplicable, match="not above chance"):
+                compute(Replay(digits.train.images), context(digits, registry, tmp_path, config))
+    monkeypatch.setattr(sample_features, "load_extractor", lambda *_: at(0.9))
+    result = compute_fid(Replay(digits.train.images), context(digits, registry, tmp_path, FidConfig(n_samples=20)))
+    assert result.provenance["distance"].startswith("FD_classifier:")  # not reported as the literature's FID
