@@ -1,9 +1,12 @@
 """Leaderboards: the cells of one or many runs aggregated over seeds, as Markdown, self-contained HTML and text.
 
 Every number is the mean over seeds ± the half-width of its 95% confidence interval (Student t with n - 1
-degrees of freedom, see ``genbench.toolkit.stats.confidence_interval``); one seed shows its value and says that it has
-no interval. Failed cells are counted and their errors shown beside the model; a column that does not apply
-shows N/A with the reason the metric gave.
+degrees of freedom, see ``genbench.toolkit.stats.confidence_interval``); one seed shows its value, and a note under
+the table says once that it has no interval. A column that is another's spread (``kid_std``, or ``fid_eval_std``
+over repeated evaluations) is shown as ± in parentheses beside it, never as a column of its own; the best value is
+marked only in quality columns (not in times, spreads or counts, unless a column declares a rank). Failed cells are
+counted and their errors shown beside the model; a column that does not apply shows N/A with the reason the metric
+gave.
 
 Rows are (data set, model). A data set is its name plus its binarization: binarized digits are another data
 set, with other levels and other numbers, so they get a table of their own. A model that appears with several
@@ -33,7 +36,8 @@ The parts, one module each, in the order data flows through them:
     aggregate.py    statistics over seeds (``aggregate``): mean, std, n, confidence half-width, failures, N/A
     protocol.py     the protocol check above
     leaderboard.py  ``build_leaderboard``: the runs gathered, checked and aggregated
-    tables.py       the cells and protocol lines every renderer shows; the evaluation-time table
+    tables.py       the cells and the notes under each table every renderer shows; the evaluation-time table
+    protocol_section.py  the protocol section: data sets, machine and threads, extractors once, metrics, runs
     markdown.py     leaderboard.md
     html.py         leaderboard.html, from templates/leaderboard.html.j2 (jinja2, autoescaped)
     plots.py        the page's figures (matplotlib): quality against speed, training curves
@@ -82,6 +86,7 @@ from genbench.report.protocol import (
     column_protocol,
     metric_of_column,
 )
+from genbench.report.protocol_section import machine_lines, plugin_lines, protocol_sections, run_packages
 from genbench.report.runs import (
     Entry,
     Run,
@@ -101,9 +106,7 @@ from genbench.report.tables import (
     format_estimate,
     format_failed,
     interval_legend,
-    plugin_lines,
-    protocol_sections,
-    run_packages,
+    table_notes,
     table_rows,
 )
 from genbench.report.terminal import format_leaderboard
@@ -143,6 +146,7 @@ __all__ = [
     "interval_legend",
     "label_entries",
     "latest_per_seed",
+    "machine_lines",
     "metric_of_column",
     "missing_notes",
     "model_curves",
@@ -157,6 +161,7 @@ __all__ = [
     "render_markdown",
     "report_command",
     "run_packages",
+    "table_notes",
     "table_rows",
     "write_leaderboard",
     "write_run_leaderboard",

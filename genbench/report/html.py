@@ -26,12 +26,13 @@ from genbench.report.plots import (
     nfe_series,
     quality_speed_points,
 )
+from genbench.report.protocol_section import protocol_sections
 from genbench.report.tables import (
     SideTable,
     TableCell,
     interval_legend,
-    protocol_sections,
     side_tables,
+    table_notes,
     table_rows,
 )
 from genbench.store.layout import RunDirectory
@@ -79,6 +80,8 @@ class DatasetSection:
     tables: list[SideTable] = field(default_factory=list)
     #: Quality and sample time against network evaluations, where a model's evaluations swept them.
     nfe_plot: Image | None = None
+    #: What the table's numbers are, said once under it (one seed: no interval; what a spread is over).
+    notes: list[str] = field(default_factory=list)
 
 
 def render_html(leaderboard: Leaderboard) -> str:
@@ -125,13 +128,22 @@ def _escaped(value: Any) -> Any:
 
 def dataset_section(leaderboard: Leaderboard, dataset: str) -> DatasetSection:
     headers, rows = table_rows(leaderboard, dataset)
+    # Where a narrow window wraps a header, its arrow stays with its unit rather than on a line of its own.
+    headers = [header.replace(" ↓", "\N{NO-BREAK SPACE}↓").replace(" ↑", "\N{NO-BREAK SPACE}↑") for header in headers]
     models = [
         ModelFigures(model, sample_images(leaderboard, dataset, model), curves_image(leaderboard, dataset, model))
         for model in leaderboard.models(dataset)
     ]
     plot = quality_speed_image(leaderboard, dataset)
     return DatasetSection(
-        dataset, headers, rows, plot, models, side_tables(leaderboard, dataset), nfe_image(leaderboard, dataset)
+        dataset,
+        headers,
+        rows,
+        plot,
+        models,
+        side_tables(leaderboard, dataset),
+        nfe_image(leaderboard, dataset),
+        table_notes(leaderboard, dataset),
     )
 
 

@@ -29,6 +29,33 @@ if TYPE_CHECKING:
 #: leaderboards order rows as they always did.
 RANKS_OF_EARLIER_RUNS = {"fid": 0, "bpd": 1, "nll": 2}
 
+#: Columns named after another column with one of these suffixes are not numbers of their own but say how far its
+#: value spreads: ``kid_std`` is KID's spread over its subsets within one evaluation (a ``spread``); ``fid_eval_std``
+#: and ``fid_eval_n`` the spread of fid over repeated evaluations of one trained model and their number. The
+#: leaderboard shows them beside their column (± in parentheses), never as columns of their own, and never ranks them.
+SPREAD, EVALUATION_SPREAD, EVALUATION_COUNT = "spread", "evaluation spread", "evaluation count"
+COMPANION_SUFFIXES = (("_eval_std", EVALUATION_SPREAD), ("_eval_n", EVALUATION_COUNT), ("_std", SPREAD))
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A column shown beside another rather than as its own: its spread, or the number of evaluations."""
+
+    of: str
+    kind: str  # SPREAD, EVALUATION_SPREAD or EVALUATION_COUNT
+
+
+def companion_columns(columns: Sequence[str]) -> dict[str, Companion]:
+    """The columns of ``columns`` that belong beside another of them (see ``COMPANION_SUFFIXES``)."""
+    found = {}
+    for column in columns:
+        for suffix, kind in COMPANION_SUFFIXES:
+            base = column.removesuffix(suffix)
+            if base != column and base in columns:
+                found[column] = Companion(base, kind)
+                break
+    return found
+
 
 @dataclass
 class Leaderboard:
@@ -111,8 +138,26 @@ class Leaderboard:
         found = {model: self.likelihood_kind(dataset, model, column) for model in self.models(dataset)}
         return {model: kind for model, kind in found.items() if kind is not None}
 
+    @property
+    def companions(self) -> dict[str, Companion]:
+        """Spreads and evaluation counts, by column: shown beside the column they belong to."""
+        return companion_columns(self.columns)
+
+    def timing(self, dataset: str, column: str) -> bool:
+        """Whether a column is a time: train_time, or a column whose protocol records the device it ran on."""
+        return column == TRAIN_TIME or "device" in self.protocols.get((dataset, column), {})
+
+    def ranked(self, dataset: str, column: str) -> bool:
+        """Whether a column's best value is marked: a quality column, or any column that declares a rank; never a
+        spread or a count (``companions``), nor a time unless it declares a rank."""
+        spec = self.specs.get(column)
+        if spec is None or column in self.companions:
+            return False
+        return spec.rank is not None or not self.timing(dataset, column)
+
     def best(self, dataset: str, column: str) -> set[str]:
-        """The models with the best mean of a column (ties share it); none where the direction is unknown.
+        """The models with the best mean of a ranked column (ties share it); none where the direction is unknown, nor
+        for a column that is not ranked (``ranked``: a time, a spread, a count).
 
         Where likelihoods of several kinds share a column, a stochastic estimate is never marked best: it may lie
         on either side of the model's true value. A bound may be: its NLL is above the model's true NLL, so a
@@ -122,7 +167,7 @@ class Leaderboard:
         kinds = self.kinds(dataset, column) if len(measured) > 1 else {}
         if len(set(kinds.values())) > 1:
             measured = [s for s in measured if kinds.get(s["model"]) != "estimate"]
-        if spec is None or not measured:
+        if spec is None or not measured or not self.ranked(dataset, column):
             return set()
         pick = max if spec.higher_is_better else min
         target = pick(s["mean"] for s in measured)

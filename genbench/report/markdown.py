@@ -7,11 +7,12 @@ table break survives into the file.
 from __future__ import annotations
 
 from genbench.report.leaderboard import Leaderboard
+from genbench.report.protocol_section import protocol_sections
 from genbench.report.tables import (
     TableCell,
     interval_legend,
-    protocol_sections,
     side_tables,
+    table_notes,
     table_rows,
 )
 from genbench.toolkit.text import markdown_safe
@@ -25,6 +26,9 @@ def render_markdown(leaderboard: Leaderboard) -> str:
         lines += [f"## {_md(dataset)}", "", _md_row(headers), _md_row(["---"] * len(headers))]
         lines += [_md_row([_md_cell(cell) for cell in row], escape=False) for row in rows]
         lines.append("")
+        notes = table_notes(leaderboard, dataset)
+        if notes:
+            lines += [*(f"- {_md(note)}" for note in notes), ""]
         for side in side_tables(leaderboard, dataset):
             lines += [f"### {side.title}", "", _md(side.legend), ""]
             lines += [_md_row(side.headers), _md_row(["---"] * len(side.headers))]
@@ -45,7 +49,8 @@ def _md(text: str) -> str:
 
 def _md_cell(cell: TableCell) -> str:
     text = f"N/A: {cell.reason}" if cell.text == "N/A" and cell.reason else cell.text
-    return f"**{_md(text)}**" if cell.best else _md(text)
+    spread = f" ({_md(cell.spread)})" if cell.spread else ""
+    return (f"**{_md(text)}**" if cell.best else _md(text)) + spread
 
 
 def _md_row(cells: list[str], escape: bool = True) -> str:

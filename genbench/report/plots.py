@@ -124,8 +124,27 @@ def draw_quality_speed(figure: Figure, points: Sequence[Point], quality: Column,
     axes.grid(alpha=0.3)
 
 
+#: The unit of a training curve's series, by the name the model contract gives it (docs/plugins.md, "Training
+#: curves"): a negative log-likelihood or a negative bound, in nats per image, the unit of the nll column. Other
+#: series (a GAN's d_loss and g_loss, a diffusion loss) are the model's own objective, in no unit genbench knows.
+CURVE_UNITS = {"nll": "nats/image", "negative_elbo": "nats/image", "train_nll": "nats/image"}
+#: What a curve point's "step" counts: ``FitContext.on_curve(epoch, ...)``, one point per epoch (``train_epochs``).
+CURVE_X_LABEL = "epoch"
+
+
+def curve_y_label(series: Sequence[str]) -> str:
+    """'training loss (nats/image)' where every series has that unit; 'training loss (the model's objective)' where
+    none has a known one; each series' unit where they are mixed."""
+    units = {CURVE_UNITS.get(name) for name in series}
+    if len(units) == 1:
+        unit = next(iter(units)) or "the model's own objective"
+        return f"training loss ({unit})"
+    known = [f"{name}: {CURVE_UNITS[name]}" for name in series if name in CURVE_UNITS]
+    return f"training loss ({'; '.join(known)}; others: the model's objective)"
+
+
 def draw_curves(figure: Figure, curves: Sequence[tuple[int, Sequence[Mapping[str, float]]]]) -> None:
-    """Every recorded series of the training curve, one colour per series, one line per seed."""
+    """Every recorded series of the training curve, one colour per series, one line per seed, against the epoch."""
     axes = figure.add_subplot()
     keys = list(dict.fromkeys(k for _, curve in curves for point in curve for k in point if k != "step"))
     for index, key in enumerate(keys):
@@ -139,7 +158,8 @@ def draw_curves(figure: Figure, curves: Sequence[tuple[int, Sequence[Mapping[str
                 alpha=0.8,
                 label=_mpl(key) if position == 0 else None,
             )
-    axes.set_xlabel("step")
+    axes.set_xlabel(CURVE_X_LABEL)
+    axes.set_ylabel(_mpl(curve_y_label(keys)), fontsize=9)
     axes.set_title(f"{len(curves)} seed{'s' if len(curves) != 1 else ''}", fontsize=9)
     if axes.get_legend_handles_labels()[0]:  # matplotlib warns about a legend with nothing in it
         axes.legend(fontsize=8)

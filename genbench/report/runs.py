@@ -26,6 +26,16 @@ class Run:
     damaged: tuple[tuple[str, str], ...] = ()
 
     @property
+    def threads(self) -> str:
+        """'1 torch thread'; 'up to 2 torch threads per worker (executor local)' where workers ran the cells."""
+        threads = (self.info.get("device") or {}).get("torch_threads")
+        if threads is None:
+            return "torch threads not recorded"
+        count = f"{threads} torch thread{'s' if threads != 1 else ''}"
+        executor = (self.info.get("execution") or {}).get("executor") or "serial"
+        return count if executor == "serial" else f"up to {count} per worker (executor {executor})"
+
+    @property
     def hardware(self) -> str:
         device = self.info.get("device") or {}
         return " ".join(str(device[key]) for key in ("type", "name") if device.get(key)) or "unknown"

@@ -1,4 +1,5 @@
-"""What every renderer shows: the cells of each data set's table and the lines of the protocol section.
+"""What every renderer shows: the cells of each data set's table and the notes under it (the protocol section is
+``protocol_section.py``'s).
 
 Markdown, HTML and the terminal differ only in how they mark these up (and escape them); the words and numbers
 come from here, so the three agree.
@@ -6,21 +7,19 @@ come from here, so the three agree.
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genbench.contract import CellRecord, Column
+from genbench.contract import Column
 from genbench.report.aggregate import TRAIN_TIME
-from genbench.report.leaderboard import Leaderboard
-from genbench.report.protocol import plain
-from genbench.report.runs import Run
+from genbench.report.leaderboard import EVALUATION_COUNT, EVALUATION_SPREAD, SPREAD, Leaderboard
 
 
 def format_estimate(summary: Mapping[str, Any]) -> str:
-    """'2.42 ± 0.013', '2.42 (n=1, no interval)', 'N/A', 'failed' or '–' (not measured)."""
+    """'2.42 ± 0.013', '2.42' (one seed: no interval, which the table's notes say once), '2.42 (n=1)' (one seed
+    measured it where the row has more), 'N/A', 'failed' or '–' (not measured)."""
     n = int(summary["n"])
     if n >= 2:
         mean, half_width = float(summary["mean"]), float(summary["half_width"])
@@ -28,7 +27,7 @@ def format_estimate(summary: Mapping[str, Any]) -> str:
         spread = _significant(half_width, 2) if half_width > 1e-9 * abs(mean) else "0"
         return f"{_significant(mean, 4)} ± {spread}"
     if n == 1:
-        return f"{_significant(summary['mean'], 4)} (n=1, no interval)"
+        return _significant(summary["mean"], 4) + (" (n=1)" if int(summary["seeds"]) > 1 else "")
     if summary["not_applicable"]:
         return "N/A"
     return "failed" if summary["failed"] == summary["seeds"] else "–"
@@ -57,8 +56,10 @@ def column_header(column: str, spec: Column | None) -> str:
 def interval_legend(leaderboard: Leaderboard) -> str:
     return (
         f"Each value is the mean over seeds ± the half-width of its {leaderboard.confidence:.0%} confidence "
-        "interval (Student t, n - 1 degrees of freedom); a single seed has no interval. "
-        "↓ lower is better, ↑ higher is better; the best value of each column is marked. A likelihood column that "
+        "interval (Student t, n - 1 degrees of freedom); a single seed has no interval. A ± in parentheses is a "
+        "spread, not an interval over seeds (the notes under each table say which). "
+        "↓ lower is better, ↑ higher is better; the best value of each quality column is marked (never a time, unless "
+        "its column declares a rank, nor a spread or a count). A likelihood column that "
         "holds bounds or estimates beside exact values says each one's kind: a bound's nll is above the model's true "
         "nll, and an estimate, which may fall on either side, is never marked best. "
         "Failed cells are left out of the statistics and counted under failed."
@@ -74,11 +75,15 @@ class TableCell:
     best: bool = False
     #: Why a metric does not apply, shown beside "N/A".
     reason: str = ""
+    #: The value's spread, shown after it in parentheses: '± 55 over subsets', '± 0.31 over 5 evaluations'.
+    spread: str = ""
 
 
 def table_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[list[TableCell]]]:
     """Headers and rows of one data set's table, as every renderer shows them."""
-    shown = [column for column in leaderboard.columns if _shown(leaderboard, dataset, column)]
+    companions = leaderboard.companions
+    shown = [c for c in leaderboard.columns if c not in companions and _shown(leaderboard, dataset, c)]
+    spreads = {c: [(name, found.kind) for name, found in companions.items() if found.of == c] for c in shown}
     headers = ["model", "seeds", *(column_header(c, leaderboard.specs.get(c)) for c in shown), "failed"]
     best = {column: leaderboard.best(dataset, column) for column in shown}
     # Where a column holds likelihoods of more than one kind, every cell of it says its kind.
@@ -95,14 +100,82 @@ def table_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[
             text = format_estimate(summary)
             if column in labelled and value is not None and model in kinds[column]:
                 text = f"{text} ({kinds[column][model]})"
-            row.append(TableCell(text, value, model in best[column], summary["not_applicable"]))
+            spread = _spread_text(leaderboard, dataset, model, spreads[column]) if value is not None else ""
+            row.append(TableCell(text, value, model in best[column], summary["not_applicable"], spread))
         row.append(TableCell(format_failed(counts), float(counts["failed"])))
         rows.append(row)
     return headers, rows
 
 
+def _spread_text(leaderboard: Leaderboard, dataset: str, model: str, companions: list[tuple[str, str]]) -> str:
+    """'± 55 over subsets' (kid_std), '± 0.31 over 5 evaluations' (fid_eval_std, fid_eval_n): a cell's spreads,
+    each the mean over the row's seeds of its companion column; '' where there is none."""
+    found = {kind: leaderboard.summary(dataset, model, name) for name, kind in companions}
+    found = {kind: summary for kind, summary in found.items() if summary["n"]}
+    parts = []
+    if SPREAD in found:
+        name = next(name for name, kind in companions if kind == SPREAD)
+        parts.append(f"± {_significant(found[SPREAD]['mean'], 2)} {_spread_over(leaderboard.specs.get(name))}")
+    if EVALUATION_SPREAD in found:
+        count = found.get(EVALUATION_COUNT)
+        evaluations = f"{_significant(count['mean'], 3)} evaluations" if count else "evaluations"
+        parts.append(f"± {_significant(found[EVALUATION_SPREAD]['mean'], 2)} over {evaluations}")
+    return "; ".join(parts)
+
+
+def _spread_over(spec: Column | None) -> str:
+    """'over subsets' from kid_std's description 'spread over subsets'; 'spread' where the column does not say."""
+    description = spec.description.strip() if spec is not None else ""
+    return description.removeprefix("spread ") if description.startswith("spread over ") else "spread"
+
+
+def table_notes(leaderboard: Leaderboard, dataset: str) -> list[str]:
+    """What the numbers of one data set's table are, said once under it rather than in every cell: which rows have
+    one seed (so no interval), and what each ± in parentheses spreads over."""
+    notes = []
+    models = leaderboard.models(dataset)
+    rows = [(model, int(leaderboard.summary(dataset, model, TRAIN_TIME)["seeds"])) for model in models]
+    single = [model for model, seeds in rows if seeds == 1]
+    if single and len(single) == len(rows):
+        notes.append("One seed: no interval (each value is one trained model's; --seeds 0,1,2 gives intervals).")
+    elif single:
+        notes.append(f"One seed, so no interval: {', '.join(single)}.")
+    threads = {entry.run.root: entry.run.threads for entry in leaderboard.entries if entry.dataset == dataset}
+    if len(set(threads.values())) > 1:
+        runs = ", ".join(f"{root} ({count})" for root, count in threads.items())
+        notes.append(f"The runs used different thread counts, so their numbers are not bit-identical: {runs}.")
+    shown = [c for c in leaderboard.columns if _shown(leaderboard, dataset, c) and leaderboard.measured(dataset, c)]
+    companions = {name: c for name, c in leaderboard.companions.items() if name in shown}
+    spreads = [(name, c.of) for name, c in companions.items() if c.kind == SPREAD]
+    if spreads:
+        which = _join([f"{name} ({_spread_over(leaderboard.specs.get(name))})" for name, _ in spreads])
+        notes.append(
+            f"± in parentheses beside {_join([of for _, of in spreads])}: {which}, each metric's own spread within one "
+            "evaluation; not an interval over seeds, and not ranked."
+        )
+    evaluated = [(name, c.of) for name, c in companions.items() if c.kind == EVALUATION_SPREAD]
+    if evaluated:
+        notes.append(
+            f"± in parentheses “over N evaluations” beside {_join([of for _, of in evaluated])}: the evaluation "
+            f"spread ({_join([name for name, _ in evaluated])}), the standard deviation over N evaluations of one "
+            "trained model with other samples; not the interval over seeds, which also covers training."
+        )
+    if (spreads or evaluated) and len(single) < len(rows):
+        notes.append("With several seeds, a spread in parentheses is its mean over the seeds.")
+    return notes
+
+
+def _join(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def _shown(leaderboard: Leaderboard, dataset: str, column: str) -> bool:
-    """A column is shown where a run of this data set asked for it, even if every cell of it failed."""
+    """A column is shown where a run of this data set asked for it, even if every cell of it failed; an optional
+    column (one only some evaluations write, ``Column.optional``) only where a cell wrote it."""
+    spec = leaderboard.specs.get(column)
+    if spec is not None and spec.optional and not leaderboard.measured(dataset, column):
+        return False
     return column == TRAIN_TIME or any(
         column in entry.run.info.get("columns", []) for entry in leaderboard.entries if entry.dataset == dataset
     )
@@ -162,11 +235,6 @@ def side_tables(leaderboard: Leaderboard, dataset: str) -> list[SideTable]:
     nfe = nfe_rows(leaderboard, dataset)
     if nfe is not None:
         tables.append(SideTable("Quality and sample time against network evaluations", NFE_LEGEND, *nfe))
-    from genbench.report.published import published_table  # here: that module builds on this one
-
-    published = published_table(leaderboard, dataset)
-    if published is not None:
-        tables.append(published)
     return tables
 
 
@@ -198,96 +266,3 @@ def nfe_rows(leaderboard: Leaderboard, dataset: str) -> tuple[list[str], list[li
             ]
         )
     return headers, rows
-
-
-def protocol_sections(leaderboard: Leaderboard) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The protocol of every number: (section title, [(subject, description)])."""
-    datasets = [
-        (dataset, _fields_text(leaderboard.protocols.get((dataset, "data set"), {})))
-        for dataset in leaderboard.datasets
-    ]
-    columns = [
-        (
-            f"{dataset} · {column_header(column, leaderboard.specs.get(column))}",
-            _column_text(leaderboard, dataset, column),
-        )
-        for dataset, column in leaderboard.protocols
-        if column != "data set"
-    ]
-    runs = [(str(run.root), _run_text(run)) for run in leaderboard.runs]
-    models = [(model, _fields_text(config)) for model, config in _model_configs(leaderboard).items()]
-    plugins = plugin_lines(leaderboard.runs)
-    return [("Data sets", datasets), ("Metrics", columns), ("Models", models), ("Plugins", plugins), ("Runs", runs)]
-
-
-def plugin_lines(runs: Sequence[Run]) -> list[tuple[str, str]]:
-    """Each plugin the runs loaded: its distribution (or module), version and source hash; once per distinct code."""
-    lines: dict[tuple[str, str], None] = {}
-    for run in runs:
-        for plugin in run.info.get("plugins") or []:
-            if not isinstance(plugin, dict):
-                continue
-            origin = plugin.get("distribution") or f"module {plugin.get('module')}"
-            version = f" {plugin['version']}" if plugin.get("version") else ""
-            source = plugin.get("source_hash") or "unknown"
-            lines[(str(plugin.get("name")), f"{origin}{version}, source sha256 {source}")] = None
-    return list(lines)
-
-
-def _column_text(leaderboard: Leaderboard, dataset: str, column: str) -> str:
-    spec = leaderboard.specs.get(column)
-    description = f"{spec.description}. " if spec is not None and spec.description else ""
-    return description + (_fields_text(leaderboard.protocols[(dataset, column)]) or "no protocol recorded")
-
-
-def _fields_text(fields: Mapping[str, Any]) -> str:
-    return "; ".join(f"{key}: {plain(value)}" for key, value in fields.items())
-
-
-def _run_text(run: Run) -> str:
-    info = run.info
-    device = info.get("device") or {}
-    packages = ", ".join(f"{name} {version}" for name, version in run_packages(info).items())
-    parts = [
-        f"git revision: {info.get('git_revision') or 'unknown'}",
-        f"device: {run.hardware}" + (f", {device['torch_threads']} torch threads" if "torch_threads" in device else ""),
-        f"python: {info.get('python', 'unknown')}",
-        f"packages: {packages or 'unknown'}",
-        f"started: {info.get('started', 'unknown')}",
-        f"command: {' '.join(map(str, info.get('command', [])))}",
-    ]
-    return "; ".join(parts)
-
-
-def run_packages(info: Mapping[str, Any]) -> dict[str, str]:
-    """The distributions a run's numbers depend on, with their versions: those run.json records by name
-    (genbench, torch, numpy, ...), then each other distribution that a working plugin came from (a third-party
-    plugin, recorded only in run.json's plugins). A broken plugin computed nothing, so its distribution is not
-    listed; a plugin loaded with -p has no distribution (the Plugins section names its module)."""
-    packages = {str(name): str(version) for name, version in (info.get("packages") or {}).items()}
-    listed = {_distribution_key(name) for name in packages}
-    for plugin in info.get("plugins") or []:
-        if not isinstance(plugin, dict) or plugin.get("error") or not plugin.get("distribution"):
-            continue
-        name = str(plugin["distribution"])
-        if _distribution_key(name) not in listed:  # genbench's own built-ins are listed already
-            listed.add(_distribution_key(name))
-            packages[name] = str(plugin.get("version") or "(version unknown)")
-    return packages
-
-
-def _distribution_key(name: str) -> str:
-    """One spelling per distribution name (PEP 503): genbench_made, Genbench-Made and genbench.made are one."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _model_configs(leaderboard: Leaderboard) -> dict[str, dict[str, Any]]:
-    return {entry.model: {**entry.record.config, **_origin_fields(entry.record)} for entry in leaderboard.entries}
-
-
-def _origin_fields(record: CellRecord) -> dict[str, str]:
-    """Where a model made elsewhere came from (genbench.runner.external): the kind, the file and its SHA-256."""
-    origin = record.provenance.get("origin")
-    if not isinstance(origin, dict):
-        return {}
-    return {"origin": f"{origin.get('kind', 'file')} {origin.get('file')}, sha256 {origin.get('sha256')}"}

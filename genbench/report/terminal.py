@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from genbench.report.leaderboard import Leaderboard
-from genbench.report.tables import TableCell, side_tables, table_rows
+from genbench.report.tables import TableCell, side_tables, table_notes, table_rows
 from genbench.toolkit.text import terminal_safe
 
 
@@ -23,6 +23,7 @@ def format_leaderboard(leaderboard: Leaderboard) -> str:
         lines = [terminal_safe(f"== {dataset} =="), frame.to_string(index=False)]
         lines += [f"failed: {row[0].text}: {row[-1].text}" for row in rows if row[-1].text != "0"]
         lines += _na_notes(headers, rows)
+        lines += table_notes(leaderboard, dataset)
         block = [lines[0], lines[1], *(terminal_safe(line) for line in lines[2:])]
         for side in side_tables(leaderboard, dataset):
             safe = [[terminal_safe(cell.text) for cell in row] for row in side.rows]
@@ -30,12 +31,13 @@ def format_leaderboard(leaderboard: Leaderboard) -> str:
             block += [f"{side.title.lower()}:", table.to_string(index=False)]
         blocks.append("\n".join(block))
     notes = [terminal_safe(f"note: {note}") for note in leaderboard.notes]
-    legend = f"mean ± {leaderboard.confidence:.0%} CI half-width over seeds; * best of its column"
+    legend = f"mean ± {leaderboard.confidence:.0%} CI half-width over seeds; * best of its quality column"
     return "\n\n".join([*blocks, "\n".join([legend, *notes])])
 
 
 def _marked(cell: TableCell) -> str:
-    return f"{cell.text} *" if cell.best else cell.text
+    spread = f" ({cell.spread})" if cell.spread else ""
+    return f"{cell.text}{spread} *" if cell.best else f"{cell.text}{spread}"
 
 
 def _na_notes(headers: list[str], rows: list[list[TableCell]]) -> list[str]:

@@ -6,6 +6,7 @@ edit its cell records to fabricate failures, N/A columns, other protocols and ho
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -104,13 +105,28 @@ def test_aggregate_of_records_equals_aggregate_of_the_table(base_run: Path) -> N
     assert from_records.loc[from_table.index, ["n", "mean", "std"]].equals(from_table[["n", "mean", "std"]])
 
 
-def test_single_seed_says_it_has_no_interval(base_run: Path, tmp_path: Path) -> None:
+def test_single_seed_says_it_has_no_interval_once_under_the_table(base_run: Path, tmp_path: Path) -> None:
     run = copy_run(base_run, tmp_path)
     edit_run_json(run, lambda info: info.update(cells=info["cells"][:1]))
     leaderboard = build(run)
     summary = leaderboard.summary("digits", "independent", "nll")
     assert summary["n"] == 1 and math.isnan(summary["half_width"])
-    assert f"{summary['mean']:.4g} (n=1, no interval)" in report.render_markdown(leaderboard)
+    markdown = report.render_markdown(leaderboard)
+    headers, rows = report.table_rows(leaderboard, "digits")
+    assert rows[0][headers.index("nll (nats/image) ↓")].text == f"{summary['mean']:.4g}"  # the value, nothing more
+    assert markdown.count("One seed: no interval") == 1
+    assert "One seed: no interval" in report.render_html(leaderboard)
+    assert "One seed: no interval" in report.format_leaderboard(leaderboard)
+
+
+def test_a_column_one_seed_measured_in_a_row_of_more_says_n_1(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    edit_cells(run, lambda cell: cell["metrics"].pop("nll"), seeds=[0, 1])
+    leaderboard = build(run)
+    mean = leaderboard.summary("digits", "independent", "nll")["mean"]
+    headers, rows = report.table_rows(leaderboard, "digits")
+    assert rows[0][headers.index("nll (nats/image) ↓")].text == f"{mean:.4g} (n=1)"
+    assert report.table_notes(leaderboard, "digits") == []  # three seeds: no row without an interval
 
 
 def test_failed_cells_are_counted_with_their_error(base_run: Path, tmp_path: Path) -> None:
@@ -419,3 +435,138 @@ def test_plots_draw_control_characters_from_an_edited_run_as_escapes_without_war
     assert png.startswith(b"\x89PNG")
     curves = [(0, [{"step": 1, "nll\x1b]0;x\x07": 90.0}, {"step": 2, "nll\x1b]0;x\x07": 85.0}])]
     assert figure_png(lambda figure: draw_curves(figure, curves), (4, 3)).startswith(b"\x89PNG")
+
+
+# --------------------------------------------------------------- spreads, ranking, protocol once, threads
+
+#: An extractor's identity as FID-like metrics record it in their provenance.
+IDENTITY = {"name": "classifier", "network": "genbench Classifier v1", "weights_sha256": "572f5f11286a2963"}
+
+
+def add_columns(run_dir: Path, metric: str, columns: dict[str, tuple[str, bool, str, float]], **protocol: Any) -> None:
+    """Give a run's cells the columns ``name: (unit, higher_is_better, description, value)`` of ``metric``, whose
+    provenance names a feature extractor by its identity (and holds ``protocol``)."""
+
+    def declare(info: Cell) -> None:
+        for name, (unit, higher, description, _) in columns.items():
+            info["columns"].append(name)
+            info["column_specs"][name] = {"name": name, "unit": unit, "higher_is_better": higher}
+            info["column_specs"][name]["description"] = description
+            info["column_metrics"][name] = metric
+
+    def measure(cell: Cell) -> None:
+        cell["metrics"].update({name: value for name, (*_, value) in columns.items()})
+        cell["provenance"][metric] = {"extractor": "classifier", "extractor_identity": IDENTITY, **protocol}
+
+    edit_run_json(run_dir, declare)
+    edit_cells(run_dir, measure)
+
+
+def test_a_spread_is_shown_beside_its_metric_not_ranked_as_a_column(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    add_columns(
+        run, "kid", {"kid": ("MMD²", False, "", 106.0), "kid_std": ("MMD²", False, "spread over subsets", 54.57)}
+    )
+    leaderboard = build(run)
+    headers, rows = report.table_rows(leaderboard, "digits")
+    assert [h.split(" ")[0] for h in headers] == [
+        "model", "seeds", "nll", "bpd", "sample_time", "kid", "train_time", "failed"
+    ]  # fmt: skip
+    kid = rows[0][headers.index("kid (MMD²) ↓")]
+    assert (kid.text, kid.spread) == ("106 ± 0", "± 55 over subsets")
+    assert not leaderboard.ranked("digits", "kid_std") and leaderboard.best("digits", "kid_std") == set()
+    markdown = report.render_markdown(leaderboard)
+    assert "| **106 ± 0** (± 55 over subsets) |" in markdown
+    assert "kid_std (MMD²)" not in markdown.split("## Protocol")[0]
+    note = "± in parentheses beside kid: kid_std (over subsets), each metric's own spread within one evaluation"
+    assert note in markdown and note in report.format_leaderboard(leaderboard)
+    assert html.escape(note) in report.render_html(leaderboard)
+    assert '<small class="spread">± 55 over subsets</small>' in report.render_html(leaderboard)
+
+
+def test_an_evaluation_spread_says_over_how_many_evaluations(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    add_columns(
+        run,
+        "fid",
+        {
+            "fid": ("distance²", False, "", 40.42),
+            "fid_eval_std": ("distance²", False, "", 0.3149),
+            "fid_eval_n": ("evaluations", True, "", 5.0),
+        },
+    )
+    leaderboard = build(run)
+    headers, rows = report.table_rows(leaderboard, "digits")
+    assert not any(h.startswith("fid_eval") for h in headers)
+    assert rows[0][headers.index("fid (distance²) ↓")].spread == "± 0.31 over 5 evaluations"
+    notes = " ".join(report.table_notes(leaderboard, "digits"))
+    assert "the evaluation spread (fid_eval_std)" in notes and "not the interval over seeds" in notes
+    assert leaderboard.best("digits", "fid_eval_n") == set() and leaderboard.best("digits", "fid") == {"independent"}
+
+
+def test_times_are_not_marked_best_unless_their_column_declares_a_rank(base_run: Path, tmp_path: Path) -> None:
+    good, bad = copy_run(base_run, tmp_path, "good"), copy_run(base_run, tmp_path, "bad")
+    edit_cells(bad, lambda cell: cell.update(model="slower", train_time=cell["train_time"] * 2))
+    edit_cells(bad, lambda cell: cell["metrics"].update(sample_time=cell["metrics"]["sample_time"] * 2))
+    leaderboard = build(good, bad)
+    assert leaderboard.best("digits", "nll") == {"independent", "slower"}  # a quality column: a tie
+    assert leaderboard.best("digits", "sample_time") == set() and leaderboard.best("digits", "train_time") == set()
+    ranked = set_field("column_specs", "sample_time", "rank", value=5)
+    edit_run_json(good, ranked)
+    edit_run_json(bad, ranked)
+    assert build(good, bad).best("digits", "sample_time") == {"independent"}
+
+
+def test_an_extractor_identity_is_listed_once_and_named_by_the_metrics(base_run: Path, tmp_path: Path) -> None:
+    run = copy_run(base_run, tmp_path)
+    add_columns(run, "fid", {"fid": ("distance²", False, "", 40.4)})
+    prc = {"precision": ("fraction", True, "", 0.73), "recall": ("fraction", True, "", 0.93)}
+    add_columns(run, "prc", prc, neighborhood=3)
+    markdown = report.render_markdown(build(run))
+    protocol = markdown[markdown.index("## Protocol") :]
+    assert protocol.count("genbench Classifier v1") == 1  # the identity, once
+    extractors = protocol[protocol.index("### Feature extractors") : protocol.index("### Metrics")]
+    assert "- **classifier**: name: classifier; network: genbench Classifier v1" in extractors
+    assert "used by digits · fid, digits · precision, digits · recall" in extractors
+    assert "- **digits · fid (distance²) ↓**: extractor: classifier, listed under Feature extractors" in protocol
+    # Columns measured the same way share a line.
+    assert "- **digits · precision (fraction) ↑, recall (fraction) ↑**: extractor: classifier, listed" in protocol
+
+
+def test_the_thread_count_is_shown_once_or_per_run_where_runs_differ(base_run: Path, tmp_path: Path) -> None:
+    one = copy_run(base_run, tmp_path, "one")
+    markdown = report.render_markdown(build(one))
+    machine = markdown[markdown.index("### Machine") : markdown.index("### Metrics")]
+    threads = json.loads((one / "run.json").read_text())["device"]["torch_threads"]
+    assert f"torch thread{'s' if threads != 1 else ''}**: {one}" in machine
+    assert "bit-identical numbers need the same thread count" in machine
+
+    other = copy_run(base_run, tmp_path, "other")
+    edit_run_json(other, set_field("device", "torch_threads", value=threads + 1))
+    edit_cells(other, lambda cell: cell.update(seed=cell["seed"] + 10))  # other seeds, so both runs count
+    leaderboard = build(one, other)
+    markdown = report.render_markdown(leaderboard)
+    machine = markdown[markdown.index("### Machine") : markdown.index("### Metrics")]
+    assert f"{threads + 1} torch threads**: runs {other}" in machine
+    note = next(note for note in report.table_notes(leaderboard, "digits") if "thread counts" in note)
+    assert f"{other} ({threads + 1} torch threads)" in note and "not bit-identical" in note
+    assert f"device: cpu {platform_name(one)}, {threads + 1} torch threads" in markdown  # the run's own line
+
+
+def platform_name(run_dir: Path) -> str:
+    return str(json.loads((run_dir / "run.json").read_text())["device"]["name"])
+
+
+def test_training_curves_are_labelled_with_epochs_and_their_units() -> None:
+    from matplotlib.figure import Figure
+
+    from genbench.report.plots import curve_y_label, draw_curves
+
+    assert curve_y_label(["nll"]) == "training loss (nats/image)"
+    assert curve_y_label(["negative_elbo"]) == "training loss (nats/image)"
+    assert curve_y_label(["d_loss", "g_loss"]) == "training loss (the model's own objective)"
+    assert curve_y_label(["nll", "kl"]) == "training loss (nll: nats/image; others: the model's objective)"
+    figure = Figure()
+    draw_curves(figure, [(0, [{"step": 1.0, "nll": 90.0}, {"step": 2.0, "nll": 85.0}])])
+    axes = figure.axes[0]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("epoch", "training loss (nats/image)")

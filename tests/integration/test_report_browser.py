@@ -5,6 +5,7 @@ Skipped where no Chromium is installed (Debian: apt-get install chromium); CI in
 
 from __future__ import annotations
 
+import html
 import importlib
 import json
 import re
@@ -81,6 +82,84 @@ def test_screenshot_is_not_blank(browser: ModuleType, page: Path, tmp_path: Path
     not_white = sum(gray.histogram()[:240]) / (gray.width * gray.height)
     assert not_white > 0.05, f"only {not_white:.1%} of the screenshot is not white"
     assert ImageStat.Stat(gray).stddev[0] > 20
+
+
+#: The quality columns of a default run (``genbench run --models vae,gan,pixelcnn``) beyond the baseline's nll, bpd
+#: and sample_time, with values of their size: with train_time they make the table of twelve columns that ran off
+#: the right edge of a laptop's screen.
+DEFAULT_RUN_COLUMNS = {
+    "fid": ("distance²", False, "", 40.42),
+    "is": ("score", True, "", 7.591),
+    "is_std": ("score", False, "spread over splits", 0.477),
+    "kid": ("MMD²", False, "", 106.0),
+    "kid_std": ("MMD²", False, "spread over subsets", 54.57),
+    "precision": ("fraction", True, "", 0.7354),
+    "recall": ("fraction", True, "", 0.9304),
+}
+#: Appended to the page under test only: measures the leaderboard table's box at the window's width, scrolls it to
+#: its right end, and leaves what it found on body[data-layout] for --dump-dom.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const box = document.querySelector(".table-scroll"), table = box.querySelector("table");
+  const header = table.rows[0].cells, first = table.rows[1].cells[0], last = header[header.length - 1];
+  const firstLeft = first.getBoundingClientRect().left;
+  box.scrollLeft = box.scrollWidth;
+  const boxRect = box.getBoundingClientRect(), lastRect = last.getBoundingClientRect();
+  document.body.dataset.layout = JSON.stringify({
+    viewport: document.documentElement.clientWidth, page: document.documentElement.scrollWidth,
+    boxLeft: boxRect.left, boxRight: boxRect.right, lastLeft: lastRect.left, lastRight: lastRect.right,
+    lastText: last.textContent, scrolled: box.scrollLeft, overflowX: getComputedStyle(box).overflowX,
+    firstLeft: firstLeft, firstLeftScrolled: first.getBoundingClientRect().left,
+  });
+});
+</script></body>"""
+
+
+@pytest.fixture(scope="module")
+def wide_page(page: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The independent baseline's run given the columns of a default run, as its leaderboard page."""
+    run = next(path.parent for path in page.parent.glob("*/run.json") if "worse" not in path.parent.name)
+    wide = Path(shutil.copytree(run, tmp_path_factory.mktemp("wide") / "run"))
+    info = json.loads((wide / "run.json").read_text())
+    for name, (unit, higher, description, _) in DEFAULT_RUN_COLUMNS.items():
+        info["columns"].append(name)
+        info["column_specs"][name] = {
+            "name": name,
+            "unit": unit,
+            "higher_is_better": higher,
+            "description": description,
+        }
+        info["column_metrics"][name] = name.removesuffix("_std")
+    (wide / "run.json").write_text(json.dumps(info))
+    for path in (wide / "cells").glob("*.json"):
+        cell = json.loads(path.read_text())
+        cell["metrics"].update({name: value for name, (*_, value) in DEFAULT_RUN_COLUMNS.items()})
+        write_checked_json(path, cell)
+    _, html_path = report.write_leaderboard(report.build_leaderboard([wide]), wide)
+    return html_path
+
+
+@pytest.mark.slow  # a Chromium start, about 4 s
+@pytest.mark.parametrize("width", [1400, 800])
+def test_the_last_column_is_reachable_at_laptop_width(
+    browser: ModuleType, wide_page: Path, tmp_path: Path, width: int
+) -> None:
+    measured = tmp_path / "leaderboard.html"
+    measured.write_text(wide_page.read_text(encoding="utf-8").replace("</body>", MEASURE), encoding="utf-8")
+    url = measured.resolve().as_uri()
+    dom = browser.run_chromium(url, "--virtual-time-budget=5000", f"--window-size={width},900", "--dump-dom").stdout
+    found = re.search(r"data-layout=\"([^\"]*)\"", dom)
+    assert found is not None, "the measuring script did not run"
+    layout = json.loads(html.unescape(found.group(1)))
+    assert layout["viewport"] == width
+    assert layout["lastText"] == "failed"  # is_std and kid_std are no columns of their own
+    # The page itself does not scroll sideways: the table's box stays inside the window...
+    assert layout["page"] <= width and layout["boxRight"] <= width
+    # ...and its last column is in sight once the box is scrolled to its end (at once where the table fits).
+    assert layout["boxLeft"] - 1 <= layout["lastLeft"] and layout["lastRight"] <= layout["boxRight"] + 1
+    if layout["scrolled"] > 0:  # the table is wider than its box: it scrolls there, the model column fixed
+        assert layout["overflowX"] == "auto"
+        assert abs(layout["firstLeftScrolled"] - layout["firstLeft"]) < 1
 
 
 @pytest.fixture(scope="module")
