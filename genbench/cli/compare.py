@@ -275,8 +275,9 @@ def compare_notes(a: Side, b: Side, comparisons: Sequence[Any]) -> list[str]:
         one_seed = " With one seed a side, no test is made." if len(a.seeds) < 2 and len(b.seeds) < 2 else ""
         notes.append(
             f"torch threads differ: A ran with {'/'.join(threads_a)}, B with {'/'.join(threads_b)}. Thread counts "
-            "change the numbers a model trains to (the digits' GAN FID 62.85 with one thread, 59.67 with two), so the "
-            f"difference includes that nondeterminism; read it as seed noise, not as a difference of models.{one_seed}"
+            "change the numbers a model trains to (the digits' GAN FID moved by about 3 between one thread and two), "
+            "so the difference includes that nondeterminism; read it as seed noise, not as a difference of models."
+            + one_seed
         )
     if a.hardware != b.hardware and any(c.family == TIMES for c in comparisons):
         notes.append(f"times were measured on {', '.join(a.hardware)} (A) and {', '.join(b.hardware)} (B)")

@@ -25,8 +25,8 @@ it is, for ``genbench compare`` and for the leaderboard's rank groups:
   reported beside it. With one seed per side and repeats on both, Welch's test over the evaluation repeats is
   made and labelled "evaluations only": it says that these two trained models' evaluations differ, not that
   their trainings (or configs) do.
-- Threads. Runs with other torch thread counts train to other numbers (the digits' GAN FID moved from 62.85 to
-  59.67 between one and two threads), so where the sides' thread counts differ, their difference contains that
+- Threads. Runs with other torch thread counts train to other numbers (the digits' GAN FID moved by about 3
+  between one thread and two), so where the sides' thread counts differ, their difference contains that
   nondeterminism; it is seed-like noise, and with one seed per side no test is made at all.
 
 The leaderboard groups models per ranked column with a compact letter display (Piepho 2004): Holm-corrected

@@ -8,7 +8,7 @@ import importlib
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +19,7 @@ from conftest import REPO, genbench_cli
 from genbench import report
 from genbench.cli import main
 from genbench.contract import CellRecord
+from genbench.report.significance import ONE_SEED_LEGEND, rank_group_tables
 from genbench.store import RunDirectory
 from genbench.toolkit.files import write_checked_json
 
@@ -33,13 +34,18 @@ SPECS = {
 
 
 def write_run(
-    root: Path, scale: Callable[[int], float], threads: int = 1, binarized: bool = False, width: int = 8
+    root: Path,
+    scale: Callable[[int], float],
+    threads: int = 1,
+    binarized: bool = False,
+    width: int = 8,
+    seeds: Sequence[int] = SEEDS,
 ) -> Path:
     """A run folder as genbench writes it, of a model 'toy' with five seeds: nll 100, bpd 2.3 and sample_time
     0.001, each times ``scale(seed)``."""
     directory = RunDirectory(root)
     cells = []
-    for seed in SEEDS:
+    for seed in seeds:
         values = {"nll": 100.0 * scale(seed), "bpd": 2.3 * scale(seed), "sample_time": 0.001 * scale(seed)}
         record = CellRecord(f"toy-{seed}", "toy", "digits", seed, "ok", {"width": width}, "key", train_time=scale(seed))
         record.metrics, record.dataset_provenance = values, {"binarized": binarized}
@@ -215,3 +221,12 @@ def test_rank_groups_on_the_leaderboard_page(browser: ModuleType, tmp_path: Path
     assert rows == {"toy (width=8)": ["a", "a"], "toy (width=12)": ["a", "a"], "toy (width=16)": ["b", "b"]}
     close = re.search(r"<h3>Seeds to separate close models</h3>.*?<tbody>(.*?)</tbody>", dom, re.S)
     assert close is not None and "toy (width=8) vs toy (width=12)" in close.group(1)
+
+
+def test_rank_groups_with_one_seed_per_model_say_that_no_test_is_possible(tmp_path: Path) -> None:
+    write_run(tmp_path / "w8", lambda s: 1.0, width=8, seeds=[0])
+    write_run(tmp_path / "w16", lambda s: 1.05, width=16, seeds=[0])
+    leaderboard = report.build_leaderboard([tmp_path])
+    [(title, legend, headers, rows)] = rank_group_tables(leaderboard, "digits")
+    assert title == "Rank groups" and legend == ONE_SEED_LEGEND and headers == ["model", "bpd", "nll"]
+    assert rows == [["toy (width=8)", "–", "–"], ["toy (width=16)", "–", "–"]]
