@@ -194,6 +194,7 @@ def strokes(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+@pytest.mark.slow  # a VAE fitted and its IWAE bound, about 20 s on a loaded CPU
 def test_the_dynamic_binarized_mnist_suite_runs_on_a_stand_in(
     results_dir: Path, tmp_path: Path, registry: Registry
 ) -> None:
