@@ -37,6 +37,7 @@ The parts, one module each, in the order data flows through them:
     protocol.py     the protocol check above
     leaderboard.py  ``build_leaderboard``: the runs gathered, checked and aggregated
     tables.py       the cells and the notes under each table every renderer shows; the evaluation-time table
+    published.py    the published numbers of a run's suite beside genbench's, and whether each is comparable
     protocol_section.py  the protocol section: data sets, machine and threads, extractors once, metrics, runs
     markdown.py     leaderboard.md
     html.py         leaderboard.html, from templates/leaderboard.html.j2 (jinja2, autoescaped)
