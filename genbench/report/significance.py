@@ -15,9 +15,11 @@ it is, for ``genbench compare`` and for the leaderboard's rank groups:
 - Holm's step-down correction (Holm 1979) across the family of columns compared: every quality column (those
   that declare a rank, or those named with ``--metrics``). Times, when asked for, are a family of their own:
   they measure the machine's load as much as the model, and adding them must not change a verdict on quality.
-- Seeds for power: how many seeds per model a two-sided two-sample t test at alpha 0.05 needs for 80% power
-  against the observed g (noncentral t, ``scipy.stats.nct``). An observed g from a few seeds is itself noisy,
-  so this is an order of magnitude, not a promise.
+- Seeds for power: how many seeds per model the test that was made needs for 80% power at alpha 0.05 (two-sided)
+  against the observed effect (noncentral t, ``scipy.stats.nct``): Welch's as a two-sample t test against g,
+  the paired test as a one-sample t test of the per-seed differences against d_z (their mean over their
+  standard deviation). An effect observed over a few seeds is itself noisy, so this is an order of magnitude,
+  not a promise.
 - Evaluation noise. A metric evaluated r > 1 times on independent sample sets records the mean as X with
   ``X_eval_std`` (their standard deviation, ddof 1) and ``X_eval_n`` (r). Each seed's X then carries the noise
   of one mean of r evaluations, so the spread over seeds already contains evaluation noise: the test over seeds
@@ -99,21 +101,22 @@ def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
     return difference / pooled * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0))
 
 
-def power_two_sample(effect_size: float, n: int, alpha: float = ALPHA) -> float:
-    """Power of the two-sided two-sample t test with n per group against a standardized difference (noncentral t)."""
+def power_of_t_test(effect_size: float, n: int, alpha: float = ALPHA, paired: bool = False) -> float:
+    """Power of the two-sided t test with n seeds per model against a standardized difference (noncentral t): the
+    two-sample test against Cohen's d (or Hedges' g), or, ``paired``, the one-sample test of the n per-seed
+    differences against d_z, their mean over their standard deviation."""
     import scipy.stats
 
-    df = 2 * n - 2
+    df, shift = (n - 1, abs(effect_size) * math.sqrt(n)) if paired else (2 * n - 2, abs(effect_size) * math.sqrt(n / 2))
     critical = float(scipy.stats.t.ppf(1 - alpha / 2, df))
-    shift = abs(effect_size) * math.sqrt(n / 2)
     return float(scipy.stats.nct.sf(critical, df, shift) + scipy.stats.nct.cdf(-critical, df, shift))
 
 
 def seeds_for_power(
-    effect_size: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS
+    effect_size: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS, paired: bool = False
 ) -> int | None:
-    """The fewest seeds per model at which a two-sided two-sample t test at ``alpha`` detects ``effect_size``
-    (Cohen's d or Hedges' g) with probability ``power``; None where more than ``most`` would be needed.
+    """The fewest seeds per model at which the two-sided t test at ``alpha`` (``power_of_t_test``) detects
+    ``effect_size`` with probability ``power``; None where more than ``most`` would be needed.
 
     Power grows with n, so the count is found by doubling and then bisecting: a few dozen noncentral t tails."""
     if math.isnan(effect_size) or effect_size == 0.0:
@@ -121,13 +124,13 @@ def seeds_for_power(
     if math.isinf(effect_size):
         return 2
     low, high = 1, 2  # power(low) < power <= power(high) once the doubling stops
-    while power_two_sample(effect_size, high, alpha) < power:
+    while power_of_t_test(effect_size, high, alpha, paired) < power:
         if high >= most:
             return None
         low, high = high, min(2 * high, most)
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (low, middle) if power_two_sample(effect_size, middle, alpha) >= power else (middle, high)
+        low, high = (low, middle) if power_of_t_test(effect_size, middle, alpha, paired) >= power else (middle, high)
     return high
 
 
@@ -180,6 +183,16 @@ class Outcome:
     p_value: float = math.nan
     effect_size: float = math.nan
     reason: str = ""
+    #: The paired test's standardized effect: the per-seed differences' mean over their standard deviation.
+    d_z: float = math.nan
+
+    @property
+    def seeds_needed(self) -> int | None:
+        """Seeds per model at which this test (paired, or Welch's as two-sample) has 80% power against the observed
+        effect (d_z, or g); None for other tests, no observed effect, or more than MAX_SEEDS."""
+        if self.test == PAIRED:
+            return seeds_for_power(self.d_z, paired=True)
+        return seeds_for_power(self.effect_size) if self.test == WELCH else None
 
 
 def compare_measurements(a: Measurements, b: Measurements, confidence: float = CONFIDENCE) -> Outcome:
@@ -209,7 +222,8 @@ def _paired(a: list[float], b: list[float], g: float, confidence: float) -> Outc
         result = scipy.stats.ttest_rel(a, b)
         interval = result.confidence_interval(confidence)
     low, high, statistic, df, p_value = _floats(interval.low, interval.high, result.statistic, result.df, result.pvalue)
-    return Outcome(PAIRED, mean, low, high, statistic, df, p_value, g)
+    d_z = mean / math.sqrt(_sum_squares(differences) / (len(differences) - 1))
+    return Outcome(PAIRED, mean, low, high, statistic, df, p_value, g, d_z=d_z)
 
 
 def _welch(a: list[float], b: list[float], g: float, confidence: float) -> Outcome:
@@ -306,9 +320,7 @@ class Comparison:
     @property
     def seeds_needed(self) -> int | None:
         """Seeds per model for 80% power against the observed g, where a test over seeds found no difference."""
-        if self.significant or self.result.test not in (PAIRED, WELCH):
-            return None
-        return seeds_for_power(self.result.effect_size)
+        return None if self.significant else self.result.seeds_needed
 
     def verdict(self) -> str:
         if not self.result.test:
@@ -319,11 +331,18 @@ class Comparison:
         if self.result.test != PAIRED and self.result.test != WELCH:
             return "no significant difference" + (" (evaluations only)" if self.result.test == EVALUATIONS else "")
         needed = self.seeds_needed
+        if self.result.p_value < ALPHA:
+            return f"no significant difference after Holm's correction (p = {self.result.p_value:.2g} alone)"
         if self.result.effect_size == 0.0:
             return "no significant difference; the means are equal"
         if needed is None:
             return f"no significant difference; more than {MAX_SEEDS:,} seeds per model would be needed to tell"
-        return f"no significant difference; {needed} seeds per model would detect g = {self.result.effect_size:.2g}"
+        if needed <= min(self.a.n, self.b.n):
+            return (
+                f"no significant difference, though {needed} seeds per model give this test 80% power against the "
+                "observed effect: a miss, or a smaller true effect"
+            )
+        return f"no significant difference; {needed} seeds per model would detect the observed effect (80% power)"
 
     def as_dict(self) -> dict[str, Any]:
         """A flat row for CSV and JSON."""
@@ -459,8 +478,8 @@ def rank_groups(leaderboard: Leaderboard, dataset: str, column: str) -> RankGrou
     close = []
     for better, worse in pairwise(tested):
         if (better, worse) not in different:
-            g = tests[pairs.index((better, worse))].effect_size
-            close.append(ClosePair(better, worse, g, seeds_for_power(g)))
+            outcome = tests[pairs.index((better, worse))]
+            close.append(ClosePair(better, worse, outcome.effect_size, outcome.seeds_needed))
     return RankGroups(column, letters, untested, close)
 
 

@@ -21,7 +21,7 @@ from genbench.report.significance import (
     hedges_g,
     holm,
     letter_display,
-    power_two_sample,
+    power_of_t_test,
     seeds_for_power,
 )
 
@@ -63,8 +63,11 @@ def test_seeds_for_power_against_the_textbook() -> None:
     assert seeds_for_power(1.0) == 17
     assert seeds_for_power(0.5) == 64
     assert seeds_for_power(-0.8) == 26  # the sign of the difference does not matter
-    assert power_two_sample(1.0, 16) < 0.8 <= power_two_sample(1.0, 17)
+    assert power_of_t_test(1.0, 16) < 0.8 <= power_of_t_test(1.0, 17)
     assert seeds_for_power(0.0) is None and seeds_for_power(0.001) is None  # more than MAX_SEEDS
+    # the paired test, a one-sample t of the differences: d_z = 1 needs 10 (G*Power: 10 pairs, power 0.80)
+    assert seeds_for_power(1.0, paired=True) == 10
+    assert power_of_t_test(1.0, 9, paired=True) < 0.8 <= power_of_t_test(1.0, 10, paired=True)
 
 
 def test_power_matches_a_simulation_of_welch_tests() -> None:
@@ -72,7 +75,7 @@ def test_power_matches_a_simulation_of_welch_tests() -> None:
     a = rng.normal(0.0, 1.0, (4000, 17))
     b = rng.normal(1.0, 1.0, (4000, 17))
     rejected = scipy.stats.ttest_ind(a, b, axis=1, equal_var=False).pvalue < 0.05
-    assert float(rejected.mean()) == pytest.approx(power_two_sample(1.0, 17), abs=3 * math.sqrt(0.8 * 0.2 / 4000))
+    assert float(rejected.mean()) == pytest.approx(power_of_t_test(1.0, 17), abs=3 * math.sqrt(0.8 * 0.2 / 4000))
 
 
 def test_hedges_g_by_hand() -> None:
