@@ -81,6 +81,7 @@ def mnist(images: bytes = IMAGES, labels: bytes = LABELS, suffix: str = "") -> d
 
 
 MNIST = (*INDEPENDENT, "--dataset", "mnist", "--data-root", "mnist")
+AMAT = {f"bm/binarized_mnist_{split}.amat": " ".join(["0"] * 784) + "\n" for split in ("train", "valid", "test")}
 FOLDER = (*INDEPENDENT, "--dataset", "folder", "--data-root", "images")
 LINE = "command line"
 SUITE_FILE = "suite file (--config)"
@@ -556,6 +557,22 @@ CASES = [
         MNIST,
         "cannot read",
         mnist(gzip.compress(IMAGES)[:20], gzip.compress(LABELS), ".gz"),
+    ),
+    Case(
+        "suite-incomplete-data",
+        DATA,
+        "a suite on data files with fewer images than published (a stand-in, a truncated copy)",
+        ("run", "--suite", "binarized-mnist", "--data-root", "bm", "--models", "independent"),
+        "pass --allow-incomplete-data to run anyway",
+        AMAT,
+    ),
+    Case(
+        "suite-missing-split",
+        DATA,
+        "a suite that needs both MNIST splits, given only the test files",
+        ("run", "--suite", "binarized-mnist-dynamic", "--data-root", "mnist"),
+        "needs both MNIST splits",
+        mnist(),
     ),
     # ------------------------------------------------------------------------------------------- run folders
     Case("show-missing", RUNS, "show of a folder that does not exist", ("show", "results/none"), "does not exist"),
