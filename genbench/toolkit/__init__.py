@@ -10,6 +10,7 @@
     files       write_atomic, file_sha256, checked tensors and JSON: files that are whole or absent
     stats       feature_statistics, frechet_distance, kernel_inception_distance, mean and interval
     features    load_extractor, generated_features, reference_statistics: features for sample metrics
+    neighbours  kth_neighbour_distances, ball_membership, density_and_coverage: k-NN balls of features
     reference   FID reference statistics in pytorch-fid's .npz layout
     trackers    check_library, TrackerFailures: the skeleton every tracker plugin shares
 

@@ -137,6 +137,8 @@ def distance_name(extractor: str) -> str:
     InceptionV3 features; with any other extractor it is another number, FD_<extractor>."""
     if extractor == "inception":
         return "FID: Fréchet distance of InceptionV3 pool3 features"
+    if extractor == "dinov2":  # Stein et al. (2023) name it so; dgm-eval computes it with the same features
+        return "FD_DINOv2: Fréchet distance of DINOv2 ViT-L/14 features (Stein et al. 2023, as dgm-eval)"
     return f"FD_{extractor}: Fréchet distance of {extractor} features, not comparable with any published FID"
 
 

@@ -37,8 +37,12 @@ from genbench.testing.subject import DEFAULT_SHAPE
 INSTALLED = load_plugins()
 
 
-#: Plugins whose conformance takes more than about 10 s here (FID trains its classifier; Inception is large).
-SLOW_TO_CHECK = frozenset({"fid", "inception"})
+#: Plugins whose conformance takes more than about 10 s here (FID trains its classifier; Inception is large;
+#: DINOv2 and CLIP are ViT-L/14s).
+SLOW_TO_CHECK = frozenset({"fid", "inception", "dinov2", "clip"})
+#: Extractors whose setting is a file too large to make for every test here (random ViT-L/14 weights, about
+#: 1.2 GB): made by the module's ``random_vit_weights`` only when their own check runs.
+VIT_WEIGHTS = {"dinov2": "dinov2_weights", "clip": "clip_weights"}
 
 
 def every(kind: Any) -> list[Any]:
@@ -78,7 +82,25 @@ def settings(tmp_path_factory: pytest.TempPathFactory, random_inception_weights:
         "kid": {"plugin_options": weights},
         "is": {"plugin_options": weights},
         "precision_recall": {"plugin_options": weights},
+        # cmmd's own computation, on the classifier FID trains anyway (its default, clip, is checked as an extractor)
+        "cmmd": {"plugin_options": weights, "metric_options": {"extractor": "classifier"}},
     }
+
+
+@pytest.fixture(scope="module")
+def random_vit_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The dinov2 and clip networks at their published size with random weights, as safetensors files."""
+    from safetensors.torch import save_file
+
+    from genbench_fid.feature_extractor_clip import ARCHITECTURE as CLIP
+    from genbench_fid.feature_extractor_dinov2 import ARCHITECTURE as DINOV2
+
+    folder = tmp_path_factory.mktemp("vit-weights")
+    paths = {}
+    for name, network in (("dinov2", DINOV2.build()), ("clip", CLIP.build_clip())):
+        paths[name] = str(folder / f"{name}.safetensors")
+        save_file({key: value.contiguous() for key, value in network.state_dict().items()}, paths[name])
+    return paths
 
 
 def outcomes(name: str, settings: dict[str, dict[str, Any]], cache: Path) -> list[Outcome]:
@@ -111,7 +133,12 @@ def test_every_dataset_conforms(name: str, settings: dict[str, dict[str, Any]], 
 
 
 @pytest.mark.parametrize("name", every(EXTRACTOR))
-def test_every_extractor_conforms(name: str, settings: dict[str, dict[str, Any]], shared_cache: Path) -> None:
+def test_every_extractor_conforms(
+    name: str, settings: dict[str, dict[str, Any]], shared_cache: Path, request: pytest.FixtureRequest
+) -> None:
+    if name in VIT_WEIGHTS:
+        weights = {VIT_WEIGHTS[name]: request.getfixturevalue("random_vit_weights")[name]}
+        settings = {**settings, name: {"plugin_options": weights}}
     assert_conforms(outcomes(name, settings, shared_cache))
 
 
