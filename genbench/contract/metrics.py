@@ -99,6 +99,9 @@ class MetricSpec:
     #: ``nll``'s): a run resolves one config from the options given under either name, and refuses two values
     #: for one option. Both metrics must have the same ``config_class``.
     shares_options_with: str | None = None
+    #: Whether a run that names no metrics (no --metrics) evaluates it. False for a metric that such a run must
+    #: not pay for unasked: weights that are fetched by hand (cmmd's CLIP ViT-L/14), hours of CPU per cell.
+    in_default_run: bool = True
 
     def default_config(self) -> Any:
         return None if self.config_class is None else self.config_class()

@@ -118,7 +118,7 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
             "give --rerun alone to rerun every cell"
         )
     check_trackers(request, registry)
-    metric_names = request.metrics if request.metrics is not None else registry.names(METRIC)
+    metric_names = request.metrics if request.metrics is not None else default_metrics(registry)
     metrics = [registry.get(METRIC, name) for name in metric_names]
     registry.check_columns(metric_names)  # two metrics of one column in one table: refused, naming both plugins
     dataset_spec = registry.get(DATASET, request.dataset)
@@ -171,6 +171,12 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
         origins,
         sample_settings,
     )
+
+
+def default_metrics(registry: Registry) -> list[str]:
+    """The metrics of a run that names none: every installed one that does not ask to be named
+    (``MetricSpec.in_default_run``)."""
+    return [name for name in registry.names(METRIC) if registry.get(METRIC, name).in_default_run]
 
 
 def without_unused_options(

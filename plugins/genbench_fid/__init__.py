@@ -131,6 +131,8 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
             compute_cmmd,
             CmmdConfig,
             check=extractor_check(CmmdConfig, KEY_METRIC_CMMD),
+            # CLIP's weights are fetched by hand, and a ViT-L/14 at 336 px costs seconds per image on a CPU.
+            in_default_run=False,
         ),
         genbench.MetricSpec(
             KEY_METRIC_INTRA_FID,

@@ -13,7 +13,7 @@ import torch
 
 import genbench
 from conftest import Replay
-from genbench import Dataset, EvalContext
+from genbench import Dataset, EvalContext, GenbenchError
 from genbench.registry import METRIC, Registry
 from genbench_fid.metric_cmmd import SCALE, SIGMA, CmmdConfig, clip_mmd, compute_cmmd
 
@@ -103,3 +103,21 @@ def test_on_any_extractor_replayed_data_scores_below_noise(
     assert real.provenance["extractor"] == "classifier"
     assert real.provenance["n_fake"] == 200 and real.provenance["n_real"] == len(digits.test)
     assert real.provenance["kernel"] == "Gaussian RBF, sigma 10" and real.provenance["scale"] == 1000
+
+
+@pytest.mark.slow
+def test_a_run_that_names_no_metrics_leaves_cmmd_out_and_naming_it_needs_clips_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default run stays offline and cheap; asking for cmmd without CLIP's weights stops before training."""
+    from genbench.contract.request import RunRequest
+    from genbench.runner.prepare import prepare
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.delenv("GENBENCH_CLIP_WEIGHTS", raising=False)
+    prepared = prepare(RunRequest(["independent"], results_dir=tmp_path / "results"))
+    names = {spec.name for spec in prepared.metrics}
+    assert "cmmd" not in names and {"fid", "density_coverage", "intra_fid"} <= names
+    with pytest.raises(GenbenchError, match="the clip feature extractor needs the CLIP ViT-L/14-336"):
+        prepare(RunRequest(["independent"], metrics=["cmmd"], results_dir=tmp_path / "results"))
+    assert not (tmp_path / "results").exists()
