@@ -313,9 +313,10 @@ def format_comparison(a: Side, b: Side, comparisons: Sequence[Any], specs: dict[
     lines = []
     for name, side in (("A", a), ("B", b)):
         seeds = ",".join(map(str, side.seeds))
+        runs = [run for run in side.runs if not side.label.endswith(f" in {run}")]  # not twice
+        where = "".join(f"; {run}" for run in runs)
         lines.append(
-            f"{name}: {side.label}  ({side.dataset}; seeds {seeds}; torch threads {'/'.join(side.threads)}; "
-            f"{', '.join(side.runs)})"
+            f"{name}: {side.label}  ({side.dataset}; seeds {seeds}; torch threads {'/'.join(side.threads)}{where})"
         )
     headers = ["column", "A mean ± sd", "B mean ± sd", "A - B [95% CI]", "test", "p", "p Holm", "g", "verdict"]
     rows = [

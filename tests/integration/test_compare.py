@@ -120,7 +120,7 @@ def test_thread_counts_are_shown_and_a_difference_is_called_noise(
     shuffled = NOISE[2:] + NOISE[:2]
     two = write_run(tmp_path_factory.mktemp("threads") / "two", lambda s: 1 + 0.01 * shuffled[s], threads=2)
     _, out, _ = compare(capsys, str(runs / "base"), str(two))
-    assert "torch threads 1;" in out and "torch threads 2;" in out
+    assert "torch threads 1)" in out and "torch threads 2)" in out
     assert "torch threads differ: A ran with 1, B with 2" in out and "read it as seed noise" in out
 
 
