@@ -68,7 +68,7 @@ class DDPMConfig:
     # ~40 s on one CPU thread for the 1,438 digits, as long as the PixelCNN's default. The paper: 800k steps of
     # batch 128 at lr 2e-4 (CIFAR-10) with an EMA of 0.9999, which over a run this short would keep mostly the
     # initial weights, so there is none here.
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 64
     lr: float = 2e-3  # Adam's first step, decayed to zero on a cosine; 2e-4 in the paper, for 800k steps
     grad_clip: float = 1.0  # Ho et al. clip the gradient norm to 1
