@@ -82,7 +82,8 @@ def main() -> None:
     )
     fit_one_epoch(model, images[: config.batch_size * 2], args.levels, device)  # warm-up
     wall, cpu = timed(device, lambda: fit_one_epoch(model, images, args.levels, device))
-    print(f"train (batch {config.batch_size}): {len(images) / wall:.1f} images/s wall, {len(images) / cpu:.1f} per CPU s")
+    rates = f"{len(images) / wall:.1f} images/s wall, {len(images) / cpu:.1f} per CPU s"
+    print(f"train (batch {config.batch_size}): {rates}")
 
     generator = torch.Generator().manual_seed(0)
     for options in SAMPLERS:
