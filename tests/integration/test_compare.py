@@ -30,6 +30,9 @@ SPECS = {
     "nll": {"name": "nll", "unit": "nats/image", "higher_is_better": False, "rank": 2},
     "bpd": {"name": "bpd", "unit": "bits/dim", "higher_is_better": False, "rank": 1},
     "sample_time": {"name": "sample_time", "unit": "s/image", "higher_is_better": False},
+    "fid": {"name": "fid", "unit": "distance²", "higher_is_better": False, "rank": 0},
+    "fid_eval_std": {"name": "fid_eval_std", "unit": "distance²", "higher_is_better": False},
+    "fid_eval_n": {"name": "fid_eval_n", "unit": "", "higher_is_better": False},
 }
 
 
@@ -40,6 +43,7 @@ def write_run(
     binarized: bool = False,
     width: int = 8,
     seeds: Sequence[int] = SEEDS,
+    extra: Callable[[int], dict[str, float]] = lambda seed: {},
 ) -> Path:
     """A run folder as genbench writes it, of a model 'toy' with five seeds: nll 100, bpd 2.3 and sample_time
     0.001, each times ``scale(seed)``."""
@@ -47,6 +51,7 @@ def write_run(
     cells = []
     for seed in seeds:
         values = {"nll": 100.0 * scale(seed), "bpd": 2.3 * scale(seed), "sample_time": 0.001 * scale(seed)}
+        values |= extra(seed)
         record = CellRecord(f"toy-{seed}", "toy", "digits", seed, "ok", {"width": width}, "key", train_time=scale(seed))
         record.metrics, record.dataset_provenance = values, {"binarized": binarized}
         directory.cell_path(record.cell_id).parent.mkdir(parents=True, exist_ok=True)
@@ -230,3 +235,29 @@ def test_rank_groups_with_one_seed_per_model_say_that_no_test_is_possible(tmp_pa
     [(title, legend, headers, rows)] = rank_group_tables(leaderboard, "digits")
     assert title == "Rank groups" and legend == ONE_SEED_LEGEND and headers == ["model", "bpd", "nll"]
     assert rows == [["toy (width=8)", "–", "–"], ["toy (width=16)", "–", "–"]]
+
+
+def _fid(level: float) -> Callable[[int], dict[str, float]]:
+    """fid of five evaluations per seed: their mean (seed-dependent), spread 0.5 and count (the agreed columns)."""
+    return lambda seed: {"fid": level + NOISE[seed], "fid_eval_std": 0.5, "fid_eval_n": 5}
+
+
+def test_evaluation_repeats_show_both_spreads_and_with_one_seed_test_the_evaluations_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    write_run(tmp_path / "a", lambda s: 1.0, extra=_fid(40.0))
+    write_run(tmp_path / "b", lambda s: 1.0, extra=_fid(43.0))
+    _, out, _ = compare(capsys, str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "fid")
+    # the seeds' variance of NOISE is 0.217; the evaluation variance of a mean of 5 is 0.25 / 5 = 0.05: 23% of it
+    assert "fid: A evaluation sd 0.5 over 5 repeats, 23% of its seeds' variance" in out
+    assert "the spread over seeds already contains this noise" in out and "A better" in out
+
+    write_run(tmp_path / "a1", lambda s: 1.0, extra=_fid(40.0), seeds=[0])
+    write_run(tmp_path / "b1", lambda s: 1.0, extra=_fid(43.0), seeds=[0])
+    _, out, _ = compare(
+        capsys, str(tmp_path / "a1"), str(tmp_path / "b1"), "--metrics", "fid", "--json", str(tmp_path / "e.json")
+    )
+    row = comparisons(tmp_path / "e.json")["fid"]
+    assert row["test"] == "Welch t, evaluations only" and row["significant"]
+    assert row["verdict"] == "A better (evaluations only: not the training)"
+    assert "it says these two trained models' evaluations differ, not that their trainings do" in out
