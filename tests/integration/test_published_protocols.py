@@ -4,6 +4,7 @@ and run anyway only when asked, with every number then marked not comparable."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ import pytest
 from plugins.test_binarized_mnist import write_amat
 
 import genbench
+from conftest import REPO
 from genbench import report
 from genbench.cli import main
 from genbench.contract import CellRecord
 from genbench.contract.published import COMPARABLE, PublishedRow, comparability, differences
+from genbench.registry import MODEL, Registry
+from genbench.suites import Suite, load_suite
 
 ROW: dict[str, Any] = {
     "model": "Baseline (the paper's)",
@@ -120,3 +124,54 @@ def test_a_suite_on_incomplete_data_is_refused_in_one_line_unless_asked(
     rows = json.loads((run_dir / "run.json").read_text())["request"]["suite"]["reference"]
     row = PublishedRow.from_table("pixelcnn", rows["pixelcnn"])
     assert comparability(row, [CellRecord.from_dict(cell)]).startswith("no: incomplete data")
+
+
+#: What a run of each suite on its complete data records about the data (the official counts and binarization).
+COMPLETE_DATA = {
+    "binarized-mnist": {"n_train": 50000, "n_test": 10000, "binarized": True, "binarization": "fixed file: ..."},
+    "binarized-mnist-dynamic": {"n_train": 59600, "n_test": 10000, "binarized": True, "binarization": "dynamic: ..."},
+    "cifar10": {"n_train": 50000, "n_test": 10000},
+}
+
+
+def suite_run_record(suite: Suite, row: PublishedRow, registry: Registry) -> CellRecord:
+    """The record a run of ``suite`` with its own settings on complete data would write for ``row``'s model."""
+    model = registry.get(MODEL, str(row.beside))
+    config = dataclasses.asdict(model.config_class(**suite.settings["model"].get(row.beside, {})))
+    options = suite.settings.get("metric", {}).get(row.metric if row.metric in ("nll", "bpd", "fid", "is") else "", {})
+    measured = {
+        "extractor": options.get("extractor"),
+        "reference_split": options.get("reference_split", "test"),
+        "n_fake": options.get("n_samples"),
+        "n_real": options.get("n_real"),
+        "repeats": options.get("repeats", 1),
+        "settings": {"k": options["k"]} if "k" in options else {},
+    }
+    return CellRecord(
+        "c",
+        str(row.beside),
+        str(suite.settings["dataset"]),
+        0,
+        "ok",
+        config,
+        "k",
+        provenance={row.metric: measured},
+        dataset_provenance=COMPLETE_DATA[suite.name],
+    )
+
+
+@pytest.mark.parametrize("name", sorted(COMPLETE_DATA))
+def test_the_docs_say_what_a_run_of_each_suite_would_list(name: str, registry: Registry) -> None:
+    """docs/suites.md's 'comparable' column for each row beside a genbench model is what the code computes for a
+    run of the suite with its own settings on complete data: the row's unmatched items, and for DDPM its 50,000
+    samples against the suite's 10,000."""
+    page = (REPO / "docs" / "suites.md").read_text()
+    suite = load_suite(name)
+    for key, table in suite.reference.items():
+        row = PublishedRow.from_table(key, table)
+        if row.beside is None or row.beside not in registry.names(MODEL):
+            continue
+        found = differences(row, suite_run_record(suite, row, registry))
+        extra = [item for item in found if item not in row.unmatched]
+        assert extra == (["n_fake: 10,000 (published: 50,000)"] if row.beside == "ddpm" else []), (key, found)
+        assert "; ".join(row.unmatched) in page, key
