@@ -9,6 +9,10 @@ Training: ``--steps`` optimizer steps (forward, backward, Adam) on batches of th
 model's own (``RealNVP.fit`` through ``fit_by_minimizing``), run for exactly the timed number of batches. Sampling:
 ``--sample-batches`` calls of ``sample(--sample-size)``, as the FID metric draws (100 per call), after one untimed
 call. Images are synthetic (uniform levels): throughput does not depend on the values. Nothing is downloaded.
+
+Each rate is given per second of wall time and per second of this process's CPU time (``time.process_time``): on a
+machine shared with other jobs the wall rate falls with the load and the CPU rate much less, so the second is the
+one to compare between runs there; on an idle machine with one thread the two agree.
 """
 
 from __future__ import annotations
@@ -52,34 +56,46 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_throughput(model: RealNVP, info: DataInfo, device: torch.device, steps: int, warmup: int) -> float:
-    """Images per second of ``steps`` training steps, the fit's own, after ``warmup`` untimed ones."""
+class Clock:
+    """Wall and CPU seconds since it was made."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        synchronize(device)
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def rates(self, images: int) -> tuple[float, float]:
+        """Images per wall second and per CPU second."""
+        synchronize(self.device)
+        return images / (time.perf_counter() - self.wall), images / (time.process_time() - self.cpu)
+
+
+def train_throughput(
+    model: RealNVP, info: DataInfo, device: torch.device, steps: int, warmup: int
+) -> tuple[float, float]:
+    """Images per wall and per CPU second of ``steps`` training steps, the fit's own, after ``warmup`` untimed ones."""
     batch_size: int = model.config.batch_size
     generator = torch.Generator().manual_seed(0)
 
-    def fit_on(batches: int) -> float:
+    def fit_on(batches: int) -> tuple[float, float]:
         images = torch.randint(0, info.levels, (batches * batch_size, *info.shape), generator=generator)
         model.config.epochs = 1
         ctx = FitContext(device, 0, torch.Generator().manual_seed(0))
-        synchronize(device)
-        start = time.perf_counter()
+        clock = Clock(device)
         model.fit(ImageData(images.to(torch.uint8), info.levels), ctx)
-        synchronize(device)
-        return time.perf_counter() - start
+        return clock.rates(batches * batch_size)
 
     fit_on(warmup)
-    return steps * batch_size / fit_on(steps)
+    return fit_on(steps)
 
 
-def sample_throughput(model: RealNVP, device: torch.device, size: int, batches: int) -> float:
+def sample_throughput(model: RealNVP, device: torch.device, size: int, batches: int) -> tuple[float, float]:
     generator = torch.Generator().manual_seed(0)
     model.sample(size, generator)
-    synchronize(device)
-    start = time.perf_counter()
+    clock = Clock(device)
     for _ in range(batches):
         model.sample(size, generator)
-    synchronize(device)
-    return size * batches / (time.perf_counter() - start)
+    return clock.rates(size * batches)
 
 
 def main() -> None:
@@ -98,10 +114,14 @@ def main() -> None:
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, {platform.processor() or platform.machine()}, "
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
-    training = train_throughput(model, info, device, args.steps, args.warmup)
-    print(f"training: {training:.1f} images/s ({args.steps} steps of {config.batch_size})")
-    sampling = sample_throughput(model, device, args.sample_size, args.sample_batches)
-    print(f"sampling: {sampling:.1f} images/s ({args.sample_batches} calls of sample({args.sample_size}))")
+    wall, cpu = train_throughput(model, info, device, args.steps, args.warmup)
+    print(f"training: {wall:.1f} images/s wall, {cpu:.1f} per CPU second ({args.steps} steps of {config.batch_size})")
+    wall, cpu = sample_throughput(model, device, args.sample_size, args.sample_batches)
+    print(
+        f"sampling: {wall:.1f} images/s wall, {cpu:.1f} per CPU second "
+        f"({args.sample_batches} calls of sample({args.sample_size}))"
+    )
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
