@@ -73,7 +73,9 @@ def command_compare(args: argparse.Namespace, argv: Sequence[str], registry: Reg
     directions = {column: (specs[column].higher_is_better, QUALITY) for column in columns}
     if args.times:
         directions |= {c: (specs[c].higher_is_better, TIMES) for c in TIME_COLUMNS if _measured(a, b, c)}
-    comparisons = compare_records(a.records, b.records, directions)
+    # Trained with other thread counts, two models differ by more than their seeds: their evaluations surely differ.
+    apart = "trained with other torch thread counts" if a.threads != b.threads else ""
+    comparisons = compare_records(a.records, b.records, directions, evaluations_apart=apart)
     notes = compare_notes(a, b, comparisons)
     print(format_comparison(a, b, comparisons, specs, notes))
     if args.csv:

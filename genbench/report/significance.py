@@ -195,9 +195,14 @@ class Outcome:
         return seeds_for_power(self.effect_size) if self.test == WELCH else None
 
 
-def compare_measurements(a: Measurements, b: Measurements, confidence: float = CONFIDENCE) -> Outcome:
+def compare_measurements(
+    a: Measurements, b: Measurements, confidence: float = CONFIDENCE, evaluations_apart: str = ""
+) -> Outcome:
     """Paired t over seeds where both sides have the same two or more seeds, Welch's t otherwise; with one seed
-    a side, Welch's t over evaluation repeats where both have them ("evaluations only"), else no test."""
+    a side, Welch's t over evaluation repeats where both have them ("evaluations only"), else no test.
+
+    ``evaluations_apart`` says why the two trained models differ by more than their seeds (other thread counts):
+    then a test over evaluation repeats would find that difference, and none is made."""
     difference = a.mean - b.mean
     if a.n >= 2 and b.n >= 2:
         g = hedges_g(list(a.values.values()), list(b.values.values()))
@@ -206,6 +211,8 @@ def compare_measurements(a: Measurements, b: Measurements, confidence: float = C
             return _paired([a.values[s] for s in seeds], [b.values[s] for s in seeds], g, confidence)
         return _welch(list(a.values.values()), list(b.values.values()), g, confidence)
     if a.n == 1 and b.n == 1 and a.evaluation_repeats >= 2 and b.evaluation_repeats >= 2:
+        if evaluations_apart:
+            return Outcome("", difference, reason=f"no test: one seed per side, {evaluations_apart}")
         return _welch_evaluations(a, b, confidence)
     fewest = "one seed per side" if a.n <= 1 and b.n <= 1 else f"{'A' if a.n < 2 else 'B'} has one seed"
     return Outcome("", difference, reason=f"no test: {fewest} (a test needs two seeds a side)")
@@ -396,16 +403,18 @@ def measurements(records: Sequence[CellRecord], column: str) -> Measurements:
 
 
 def compare_records(
-    a: Sequence[CellRecord], b: Sequence[CellRecord], directions: Mapping[str, tuple[bool, str]]
+    a: Sequence[CellRecord],
+    b: Sequence[CellRecord],
+    directions: Mapping[str, tuple[bool, str]],
+    evaluations_apart: str = "",
 ) -> list[Comparison]:
     """Every column of ``directions`` (column -> (higher is better, family)) compared between the cells of A and
-    of B, with Holm's correction applied within each family."""
+    of B, with Holm's correction applied within each family (``evaluations_apart``: see ``compare_measurements``)."""
     comparisons = []
     for column, (higher_is_better, family) in directions.items():
         ours, theirs = measurements(a, column), measurements(b, column)
-        comparisons.append(
-            Comparison(column, higher_is_better, family, ours, theirs, compare_measurements(ours, theirs))
-        )
+        outcome = compare_measurements(ours, theirs, evaluations_apart=evaluations_apart)
+        comparisons.append(Comparison(column, higher_is_better, family, ours, theirs, outcome))
     return holm_by_family(comparisons)
 
 

@@ -261,3 +261,12 @@ def test_evaluation_repeats_show_both_spreads_and_with_one_seed_test_the_evaluat
     assert row["test"] == "Welch t, evaluations only" and row["significant"]
     assert row["verdict"] == "A better (evaluations only: not the training)"
     assert "it says these two trained models' evaluations differ, not that their trainings do" in out
+
+    # trained with other thread counts, one seed each: the evaluations would differ anyway, so no test is made
+    write_run(tmp_path / "b2", lambda s: 1.0, extra=_fid(43.0), seeds=[0], threads=2)
+    _, out, _ = compare(
+        capsys, str(tmp_path / "a1"), str(tmp_path / "b2"), "--metrics", "fid", "--json", str(tmp_path / "t.json")
+    )
+    row = comparisons(tmp_path / "t.json")["fid"]
+    assert row["test"] == "" and row["verdict"] == "no test: one seed per side, trained with other torch thread counts"
+    assert "With one seed a side, no test is made." in out
