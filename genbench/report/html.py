@@ -26,10 +26,11 @@ from genbench.report.plots import (
     nfe_series,
     quality_speed_points,
 )
-from genbench.report.protocol_section import protocol_sections
+from genbench.report.protocol_section import metric_anchors, protocol_sections
 from genbench.report.tables import (
     SideTable,
     TableCell,
+    column_header,
     interval_legend,
     side_tables,
     table_notes,
@@ -82,6 +83,8 @@ class DatasetSection:
     nfe_plot: Image | None = None
     #: What the table's numbers are, said once under it (one seed: no interval; what a spread is over).
     notes: list[str] = field(default_factory=list)
+    #: Per header, the id of the protocol line that says how its column was measured ('' for model, seeds, failed).
+    protocol_links: list[str] = field(default_factory=list)
 
 
 def render_html(leaderboard: Leaderboard) -> str:
@@ -91,8 +94,23 @@ def render_html(leaderboard: Leaderboard) -> str:
         legend=interval_legend(leaderboard),
         sections=sections,
         notes=leaderboard.notes,
-        protocol=protocol_sections(leaderboard),
+        protocol=protocol_rows(leaderboard),
     )
+
+
+def protocol_rows(leaderboard: Leaderboard) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The protocol section with an id on each line of the Metrics section (as ``metric_anchors`` numbers them),
+    where the tables' headers link."""
+    return [
+        (
+            title,
+            [
+                (subject, text, f"protocol-metric-{index}" if title == "Metrics" else "")
+                for index, (subject, text) in enumerate(items)
+            ],
+        )
+        for title, items in protocol_sections(leaderboard)
+    ]
 
 
 @functools.cache
@@ -128,6 +146,9 @@ def _escaped(value: Any) -> Any:
 
 def dataset_section(leaderboard: Leaderboard, dataset: str) -> DatasetSection:
     headers, rows = table_rows(leaderboard, dataset)
+    columns = {column_header(column, leaderboard.specs.get(column)): column for column in leaderboard.columns}
+    anchors = metric_anchors(leaderboard)
+    links = [anchors.get((dataset, columns.get(header, "")), "") for header in headers]
     # Where a narrow window wraps a header, its arrow stays with its unit rather than on a line of its own.
     headers = [header.replace(" ↓", "\N{NO-BREAK SPACE}↓").replace(" ↑", "\N{NO-BREAK SPACE}↑") for header in headers]
     models = [
@@ -144,6 +165,7 @@ def dataset_section(leaderboard: Leaderboard, dataset: str) -> DatasetSection:
         side_tables(leaderboard, dataset),
         nfe_image(leaderboard, dataset),
         table_notes(leaderboard, dataset),
+        links,
     )
 
 

@@ -117,22 +117,46 @@ def metric_lines(leaderboard: Leaderboard, identity_names: Mapping[str, str]) ->
     """One line per data set and way of measuring: columns that share a protocol share a line (precision and
     recall); a spread or evaluation count whose protocol is its column's is named beside it; an identity is
     referred to by its name in the Feature extractors section."""
+    return [(subject, text) for subject, text, _ in _metric_groups(leaderboard, identity_names)]
+
+
+def metric_anchors(leaderboard: Leaderboard) -> dict[tuple[str, str], str]:
+    """(data set, column) -> the id of its line in the Metrics section ('protocol-metric-3'), so that a table's
+    header can link to how its column was measured."""
+    names = {identity.key: identity.name for identity in identity_names(leaderboard)}
+    return {
+        key: f"protocol-metric-{index}"
+        for index, (_, _, columns) in enumerate(_metric_groups(leaderboard, names))
+        for key in columns
+    }
+
+
+def _metric_groups(
+    leaderboard: Leaderboard, identity_names: Mapping[str, str]
+) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The Metrics section's lines: (subject, text, the (data set, column) pairs the line describes)."""
     lines: dict[tuple[str, str], list[str]] = defaultdict(list)
+    described: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     companions = leaderboard.companions
     for dataset, column in leaderboard.protocols:
         if column == "data set":
             continue
-        companion = companions.get(column)
         fields = leaderboard.protocols[(dataset, column)]
+        companion = companions.get(column)
         if companion is not None and fields == leaderboard.protocols.get((dataset, companion.of)):
-            continue  # shown beside its column, below
+            continue  # named beside its column, below
         header = column_header(column, leaderboard.specs.get(column))
         beside = [name for name, c in companions.items() if c.of == column and (dataset, name) in leaderboard.protocols]
         beside = [name for name in beside if leaderboard.protocols[(dataset, name)] == fields]
         if beside:
             header += f" (with {', '.join(beside)})"
-        lines[(dataset, _column_text(leaderboard, column, fields, identity_names))].append(header)
-    return [(f"{dataset} · {', '.join(headers)}", text) for (dataset, text), headers in lines.items()]
+        key = (dataset, _column_text(leaderboard, column, fields, identity_names))
+        lines[key].append(header)
+        described[key] += [(dataset, column), *((dataset, name) for name in beside)]
+    return [
+        (f"{dataset} · {', '.join(headers)}", text, described[(dataset, text)])
+        for (dataset, text), headers in lines.items()
+    ]
 
 
 def _column_text(

@@ -56,13 +56,11 @@ def column_header(column: str, spec: Column | None) -> str:
 def interval_legend(leaderboard: Leaderboard) -> str:
     return (
         f"Each value is the mean over seeds ± the half-width of its {leaderboard.confidence:.0%} confidence "
-        "interval (Student t, n - 1 degrees of freedom); a single seed has no interval. A ± in parentheses is a "
-        "spread, not an interval over seeds (the notes under each table say which). "
-        "↓ lower is better, ↑ higher is better; the best value of each quality column is marked (never a time, unless "
-        "its column declares a rank, nor a spread or a count). A likelihood column that "
-        "holds bounds or estimates beside exact values says each one's kind: a bound's nll is above the model's true "
-        "nll, and an estimate, which may fall on either side, is never marked best. "
-        "Failed cells are left out of the statistics and counted under failed."
+        "interval (Student t, n - 1 degrees of freedom); a ± in parentheses is a spread, not an interval over seeds "
+        "(the notes under each table say which). ↓ lower is better, ↑ higher is better; the best value of each quality "
+        "column is marked (not times, spreads or counts). Where a likelihood column holds bounds or estimates beside "
+        "exact values, each says its kind: a bound's nll is above the model's true nll; an estimate may fall on "
+        "either side and is never marked best. Failed cells are left out of the statistics and counted under failed."
     )
 
 
@@ -235,11 +233,6 @@ def side_tables(leaderboard: Leaderboard, dataset: str) -> list[SideTable]:
     nfe = nfe_rows(leaderboard, dataset)
     if nfe is not None:
         tables.append(SideTable("Quality and sample time against network evaluations", NFE_LEGEND, *nfe))
-    from genbench.report.published import published_table  # here: that module builds on this one
-
-    published = published_table(leaderboard, dataset)
-    if published is not None:
-        tables.append(published)
     return tables
 
 

@@ -324,7 +324,8 @@ def test_markdown_cells_cannot_break_the_table(base_run: Path, tmp_path: Path) -
 
 def test_html_is_self_contained(base_run: Path) -> None:
     page = report.render_html(build(base_run))
-    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    # Links within the page (a header's § to its protocol line) aside, every source is inline.
+    sources = [source for source in re.findall(r'(?:src|href)="([^"]*)"', page) if not source.startswith("#")]
     assert len(sources) == 4  # samples, real images, the quality-versus-speed plot, the training curves
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert "http://" not in page and "https://" not in page
@@ -480,8 +481,8 @@ def test_a_spread_is_shown_beside_its_metric_not_ranked_as_a_column(base_run: Pa
     assert "kid_std (MMD²)" not in markdown.split("## Protocol")[0]
     note = "± in parentheses beside kid: kid_std (over subsets), each metric's own spread within one evaluation"
     assert note in markdown and note in report.format_leaderboard(leaderboard)
-    assert html.escape(note) in report.render_html(leaderboard)
-    assert '<small class="spread">± 55 over subsets</small>' in report.render_html(leaderboard)
+    page = report.render_html(leaderboard)
+    assert html.escape(note) in page and '<small class="spread">± 55 over subsets</small>' in page
 
 
 def test_an_evaluation_spread_says_over_how_many_evaluations(base_run: Path, tmp_path: Path) -> None:
@@ -570,3 +571,13 @@ def test_training_curves_are_labelled_with_epochs_and_their_units() -> None:
     draw_curves(figure, [(0, [{"step": 1.0, "nll": 90.0}, {"step": 2.0, "nll": 85.0}])])
     axes = figure.axes[0]
     assert (axes.get_xlabel(), axes.get_ylabel()) == ("epoch", "training loss (nats/image)")
+
+
+def test_each_header_of_the_page_links_to_how_its_column_was_measured(base_run: Path) -> None:
+    page = report.render_html(build(base_run))
+    links = re.findall(r'<th title="click to sort">([^<]*?) <a class="protocol-link" href="#([^"]+)"', page)
+    assert [header.split()[0] for header, _ in links] == ["nll", "bpd", "sample_time", "train_time"]
+    for header, anchor in links:
+        line = re.search(rf'<tr id="{anchor}"><th>([^<]*)</th><td>([^<]*)</td>', page)
+        assert line is not None and f"digits · {header.split()[0]} " in line.group(1), anchor
+    assert "hardware: cpu" in re.findall(r'<tr id="([^"]+)"><th>digits · sample_time[^<]*</th><td>([^<]*)', page)[0][1]

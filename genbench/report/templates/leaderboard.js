@@ -14,7 +14,9 @@ function sortTable(th, descending) {
   th.dataset.order = descending ? "desc" : "asc";
 }
 document.querySelectorAll("table.sortable th").forEach((th) => {
-  th.addEventListener("click", () => sortTable(th, th.dataset.order === "asc"));
+  th.addEventListener("click", (event) => {
+    if (!event.target.closest("a")) sortTable(th, th.dataset.order === "asc");  // the § link goes to the protocol
+  });
 });
 const wanted = decodeURIComponent(location.hash).match(/^#sort=(-?)(.+)$/);
 if (wanted) {
