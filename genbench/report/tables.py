@@ -233,6 +233,11 @@ def side_tables(leaderboard: Leaderboard, dataset: str) -> list[SideTable]:
     nfe = nfe_rows(leaderboard, dataset)
     if nfe is not None:
         tables.append(SideTable("Quality and sample time against network evaluations", NFE_LEGEND, *nfe))
+    from genbench.report.published import published_table  # here: that module builds on this one
+
+    published = published_table(leaderboard, dataset)
+    if published is not None:
+        tables.append(published)
     return tables
 
 
