@@ -109,8 +109,10 @@ def check_prepare(subject: MetricSubject) -> str:
 
 
 def check_columns(subject: MetricSubject) -> str:
-    """With each capability that makes it apply, alone: exactly the declared columns, finite; or N/A with a reason."""
+    """With each capability that makes it apply, alone: the declared columns (every one not ``optional``), finite;
+    or N/A with a reason."""
     declared = [column.name for column in subject.spec.columns]
+    required = {column.name for column in subject.spec.columns if not column.optional}
     seen = []
     for capability in subject.applicable:
         try:
@@ -121,7 +123,7 @@ def check_columns(subject: MetricSubject) -> str:
             continue
         require(isinstance(result, MetricResult), f"compute returned {type(result).__name__}, not a MetricResult")
         require(
-            sorted(result.values) == sorted(declared),
+            required <= set(result.values) <= set(declared),
             f"with {capability}: returned columns {sorted(result.values)}, declared {sorted(declared)}",
         )
         bad = {name: value for name, value in result.values.items() if not finite(value)}
