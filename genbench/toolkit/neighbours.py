@@ -52,7 +52,7 @@ def nearest_distances(points: torch.Tensor, others: torch.Tensor, block: int = D
 def density_and_coverage(
     real: torch.Tensor, fake: torch.Tensor, k: int = 5, block: int = DEFAULT_BLOCK
 ) -> tuple[float, float]:
-    """Density and coverage of Naeem et al. (2020), eqs. (3) and (4), of ``fake`` (m, d) against ``real`` (n, d).
+    """Density and coverage (Naeem et al. 2020) of ``fake`` (m, d) against ``real`` (n, d), as their ``prdc``.
 
     density = 1 / (k m) * sum over fake j of the number of real balls holding j: how crowded the real
     neighbourhoods of the samples are (about 1 where the two distributions agree; above 1 where samples

@@ -2,7 +2,7 @@
 Diversity Metrics for Generative Models".
 
 They mend what precision and recall get wrong with outliers: both are measured against balls around the real
-features only (each reaching to the k-th nearest real neighbour, k = 5 as the paper recommends), so a few far-off
+features only (each reaching to the k-th nearest real neighbour, k = 5 as the authors use), so a few far-off
 samples cannot blow up the generated manifold. Density (fidelity) counts how many real balls hold each sample,
 divided by k: about 1 when samples are distributed like the data, above 1 when they crowd into its dense regions,
 below when they fall outside. Coverage (diversity) is the share of real balls that hold at least one sample: 1 when
@@ -37,7 +37,7 @@ KEY_METRIC_COVERAGE = "coverage"
 
 @dataclass
 class DensityCoverageConfig(FeatureMetricConfig):
-    neighborhood: int = 5  # k of the real balls' radii; Naeem et al. (2020, section 4) recommend k = 5
+    neighborhood: int = 5  # k of the real balls' radii: 5, as Naeem et al. (2020) and their prdc package use
     distance_batch: int = 2000  # rows of the distance matrix computed at once; bounds memory, not the result
 
     def __post_init__(self) -> None:
