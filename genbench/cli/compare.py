@@ -22,7 +22,7 @@ from typing import Any
 
 from genbench.cli.common import EXIT_OK, Subcommands
 from genbench.config import parse_names
-from genbench.contract import Column, GenbenchError
+from genbench.contract import EXACT, STOCHASTIC_ESTIMATE, Column, GenbenchError
 from genbench.registry import Registry
 from genbench.report.significance import EVALUATIONS, QUALITY, TIMES
 from genbench.toolkit.text import terminal_safe
@@ -272,6 +272,7 @@ def compare_notes(a: Side, b: Side, comparisons: Sequence[Any]) -> list[str]:
         + ("; times are a family of their own" if any(c.family == TIMES for c in comparisons) else "")
     ]
     notes += [line for c in comparisons for line in _evaluation_notes(c)]
+    notes += [line for c in comparisons for line in _kind_notes(a, b, c)]
     threads_a, threads_b = a.threads, b.threads
     if threads_a != threads_b or len(threads_a) > 1:
         one_seed = " With one seed a side, no test is made." if len(a.seeds) < 2 and len(b.seeds) < 2 else ""
@@ -284,6 +285,40 @@ def compare_notes(a: Side, b: Side, comparisons: Sequence[Any]) -> list[str]:
     if a.hardware != b.hardware and any(c.family == TIMES for c in comparisons):
         notes.append(f"times were measured on {', '.join(a.hardware)} (A) and {', '.join(b.hardware)} (B)")
     return notes
+
+
+def likelihood_kind(side: Side, column: str) -> str | None:
+    """ "exact", "bound" or "estimate" where the side's cells say what their likelihood column is (the records'
+    provenance ``kind``, or the ``method`` of runs from before kinds); None for a column that is no likelihood."""
+    from genbench.report import metric_of_column
+
+    for entry in side.entries:
+        provenance = entry.record.provenance.get(metric_of_column(column, entry) or "", {})
+        kind = provenance.get("kind")
+        if kind is None and "method" in provenance:
+            kind = EXACT if str(provenance["method"]).startswith("exact") else "bound"
+        if kind is not None:
+            return "exact" if kind == EXACT else "estimate" if kind == STOCHASTIC_ESTIMATE else "bound"
+    return None
+
+
+def _kind_notes(a: Side, b: Side, comparison: Any) -> list[str]:
+    """A bound beside an exact value: a bound lies above the model's true nll, so the bound's side may be better."""
+    kinds = {"A": likelihood_kind(a, comparison.column), "B": likelihood_kind(b, comparison.column)}
+    if None in kinds.values() or kinds["A"] == kinds["B"]:
+        return []
+    line = f"{comparison.column}: A's is {_article(kinds['A'])}, B's {_article(kinds['B'])}"
+    worse = {"A": "B", "B": "A"}.get(comparison.better or "")
+    if worse is not None and kinds[worse] != "exact":
+        line += (
+            f"; the verdict compares the numbers, and {worse}'s true value may be better than its {kinds[worse]}: "
+            "it does not rank the two models' likelihoods"
+        )
+    return [line]
+
+
+def _article(kind: str | None) -> str:
+    return {"bound": "a bound", "estimate": "an estimate"}.get(str(kind), str(kind))
 
 
 def _evaluation_notes(comparison: Any) -> list[str]:

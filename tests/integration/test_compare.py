@@ -44,6 +44,8 @@ def write_run(
     width: int = 8,
     seeds: Sequence[int] = SEEDS,
     extra: Callable[[int], dict[str, float]] = lambda seed: {},
+    kind: str = "",
+    model: str = "toy",
 ) -> Path:
     """A run folder as genbench writes it, of a model 'toy' with five seeds: nll 100, bpd 2.3 and sample_time
     0.001, each times ``scale(seed)``."""
@@ -52,8 +54,10 @@ def write_run(
     for seed in seeds:
         values = {"nll": 100.0 * scale(seed), "bpd": 2.3 * scale(seed), "sample_time": 0.001 * scale(seed)}
         values |= extra(seed)
-        record = CellRecord(f"toy-{seed}", "toy", "digits", seed, "ok", {"width": width}, "key", train_time=scale(seed))
+        config = {"width": width}
+        record = CellRecord(f"{model}-{seed}", model, "digits", seed, "ok", config, "key", train_time=scale(seed))
         record.metrics, record.dataset_provenance = values, {"binarized": binarized}
+        record.provenance = {"nll": {"kind": kind}, "bpd": {"kind": kind}} if kind else {}
         directory.cell_path(record.cell_id).parent.mkdir(parents=True, exist_ok=True)
         write_checked_json(directory.cell_path(record.cell_id), record.to_dict())  # with its checksum
         cells.append(record.cell_id)
@@ -270,3 +274,15 @@ def test_evaluation_repeats_show_both_spreads_and_with_one_seed_test_the_evaluat
     row = comparisons(tmp_path / "t.json")["fid"]
     assert row["test"] == "" and row["verdict"] == "no test: one seed per side, trained with other torch thread counts"
     assert "With one seed a side, no test is made." in out
+
+
+def test_a_bound_that_loses_to_an_exact_value_does_not_rank_the_likelihoods(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    write_run(tmp_path / "bound", lambda s: 1.05 + 0.01 * NOISE[s], kind="importance-weighted bound", model="vae")
+    write_run(tmp_path / "exact", lambda s: 1.0 + 0.01 * NOISE[s], kind="exact", model="pixelcnn")
+    _, out, _ = compare(capsys, str(tmp_path), "--models", "vae,pixelcnn", "--metrics", "nll")
+    assert "B better" in out
+    assert "nll: A's is a bound, B's exact; the verdict compares the numbers, and A's true value may be" in out
+    _, out, _ = compare(capsys, str(tmp_path), "--models", "pixelcnn,vae", "--metrics", "nll")
+    assert "nll: A's is exact, B's a bound; the verdict" in out  # the exact side's value is its true one
