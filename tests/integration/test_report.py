@@ -581,3 +581,17 @@ def test_each_header_of_the_page_links_to_how_its_column_was_measured(base_run: 
         line = re.search(rf'<tr id="{anchor}"><th>([^<]*)</th><td>([^<]*)</td>', page)
         assert line is not None and f"digits · {header.split()[0]} " in line.group(1), anchor
     assert "hardware: cpu" in re.findall(r'<tr id="([^"]+)"><th>digits · sample_time[^<]*</th><td>([^<]*)', page)[0][1]
+
+
+def test_an_optional_column_no_cell_wrote_is_not_shown(base_run: Path, tmp_path: Path) -> None:
+    # fid_infinity and the X_eval_* columns are declared by every run but written only by some evaluations.
+    run = copy_run(base_run, tmp_path)
+
+    def declare(info: Cell) -> None:
+        info["columns"].append("fid_infinity")
+        info["column_specs"]["fid_infinity"] = {"name": "fid_infinity", "unit": "distance²", "optional": True}
+        info["column_specs"]["fid_infinity"]["higher_is_better"] = False
+
+    edit_run_json(run, declare)
+    headers, _ = report.table_rows(build(run), "digits")
+    assert not any(header.startswith("fid_infinity") for header in headers)
