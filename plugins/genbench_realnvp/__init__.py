@@ -56,6 +56,9 @@ from genbench_realnvp.layers import (
 #: The bound's dequantization noise comes from a generator seeded with this: a checkpoint gives the same number
 #: whether it was just trained or loaded.
 DEQUANTIZATION_NOISE_SEED = 0
+#: Draws of u per image in the bound's estimate unless a run says otherwise: an evaluation setting, not part of the
+#: config, so that ``[metric.nll.models.realnvp] samples = 16`` evaluates the same checkpoint again.
+DEQUANTIZATION_SAMPLES = 1
 LOG_2PI = math.log(2 * math.pi)
 #: A mask of a shape (C, H, W) and a parity: ``checkerboard_mask`` or ``channel_mask``.
 MaskFunction = Callable[[tuple[int, int, int], int], torch.Tensor]
@@ -77,7 +80,6 @@ class RealNVPConfig:
     # an affine coupling per level, 512 channels.
     conv1x1: Literal["lu", "plain", "none"] = "none"
     alpha: float = 0.05  # the logit's margin, RealNVP Section 4.1 (0.05 on CIFAR-10)
-    samples: int = 1  # dequantization draws per image for the bound at evaluation (a run may set another)
     # On the 1,438 digits, on one CPU thread, in about PixelCNN's train_time (BENCHMARKS.md, "RealNVP"); at lr 1e-3
     # the test bound went 92.3 -> 90.2 nats from 30 to 45 epochs: not overfitting yet.
     epochs: int = 40
@@ -88,7 +90,7 @@ class RealNVPConfig:
     grad_clip: float = 50.0  # clip the gradient norm (per dimension): rare large steps early in training
 
     def __post_init__(self) -> None:
-        require_at_least(self, 1, "scales", "couplings", "features", "samples", "epochs", "batch_size")
+        require_at_least(self, 1, "scales", "couplings", "features", "epochs", "batch_size")
         require_at_least(self, 0, "blocks")
         require_positive(self, "lr", "grad_clip")
         if not 0.0 <= self.alpha < 0.5:
@@ -182,7 +184,7 @@ class RealNVP(nn.Module):
                 "dequantized",
                 genbench.DEQUANTIZED,
                 self.dequantized_bound,
-                {"samples": config.samples},
+                {"samples": DEQUANTIZATION_SAMPLES},
                 description="E_u[log p(x + u)] under uniform dequantization (Theis et al. 2016), the mean over "
                 "`samples` draws of u: an unbiased estimate of a lower bound on log P(x)",
             )
