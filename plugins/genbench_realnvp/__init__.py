@@ -18,10 +18,9 @@ expectation with ``samples`` draws of u (1 by default: a one-sample, unbiased es
 generator seeded with a constant, so the number is a fixed function of the weights and the data. A second
 likelihood, ``dequantized_iw`` (``[metric.nll] likelihood = "dequantized_iw"``), is the importance-weighted form
 log (1/k) sum_i p_V(x + u_i), which tends to log P(x) as k grows (Burda et al. 2016, with the uniform noise as the
-proposal), so the two show how much of the number is the bound's gap. The logit with
-alpha > 0 maps [0, 1] into a bounded box, so the mass p_Y puts outside the box is lost: the probabilities sum to
-less than 1, and sampling clamps such draws to the end levels. Variational dequantization (Ho et al. 2019,
-"Flow++") is not implemented.
+proposal), so the two show how much of the number is the bound's gap. The logit with alpha > 0 maps [0, 1] into
+a bounded box, so the mass p_Y puts outside the box is lost: the probabilities sum to less than 1, and sampling
+clamps such draws to the end levels. Variational dequantization (Ho et al. 2019, "Flow++") is not implemented.
 
 Shapes. Squeezing needs an even height and width. A scale is built while both are even and more scales are asked
 for; a scale whose height or width is odd (7x7, 1x2) becomes the last, with checkerboard couplings only (channel-
