@@ -29,6 +29,9 @@ MEASUREMENT_FIELDS = frozenset(
         "seconds_per_nfe",
         "evaluations",  # each of a metric's repeated evaluations (the column holds their mean)
         "fd_infinity_fids",  # the FIDs that FD-infinity's line was fitted to
+        "per_class",  # intra_fid's FID and image counts of each class
+        "worst_class",
+        "classes_missed",
     }
 )
 #: Provenance fields that describe the model's own estimator (its likelihood, of which kind, with which settings;
