@@ -150,7 +150,7 @@ DAMAGE_GRID: dict[str, Any] = {
     "seeds": [0],
     "metric_options": {"fid": {"n_samples": 100}, "kid": {"n_samples": 100, "subsets": 10}},
 }
-DETERMINISTIC_COLUMNS = ["model", "seed", "status", "nll", "bpd", "fid", "kid", "kid_std"]
+DETERMINISTIC_COLUMNS = ["model", "seed", "status", "nll", "bpd", "fd_classifier", "kid", "kid_std"]
 CLASSIFIER_STEPS = 30
 
 

@@ -53,7 +53,8 @@ def add_parser(commands: Subcommands, registry: Registry | None) -> argparse.Arg
     compare.add_argument(
         "--metrics",
         metavar="COLUMNS",
-        help="columns to compare (default: the ranked quality columns both sides measured, e.g. fid, bpd, nll)",
+        help="columns to compare (default: the ranked quality columns both sides measured, e.g. fid, bpd, nll; "
+        "fd_classifier where fid's features are a classifier's)",
     )
     compare.add_argument(
         "--times", action="store_true", help="also compare sample_time and train_time (a Holm family of their own)"

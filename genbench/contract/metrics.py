@@ -102,6 +102,11 @@ class MetricSpec:
     #: Whether a run that names no metrics (no --metrics) evaluates it. False for a metric that such a run must
     #: not pay for unasked: weights that are fetched by hand (cmmd's CLIP ViT-L/14), hours of CPU per cell.
     in_default_run: bool = True
+    #: The columns this metric writes with the run's options on the run's data, where they depend on them, e.g.
+    #: ``fid`` (a Fréchet distance of InceptionV3 features, as Heusel et al. define FID) or ``fd_classifier`` where
+    #: the extractor is another: called once per run with the context ``check`` gets, before any cell, and used
+    #: for that run in place of ``columns``. None: always ``columns``. ``columns`` stays the default declaration.
+    columns_for: Callable[[EvalContext], tuple[Column, ...]] | None = None
 
     def default_config(self) -> Any:
         return None if self.config_class is None else self.config_class()

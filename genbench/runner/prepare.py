@@ -150,6 +150,10 @@ def prepare(request: RunRequest, registry: Registry | None = None) -> PreparedRu
     origins = find_origins(built, dataset, weights)
     capabilities = frozenset().union(*(model.capabilities for model in built.values()))
     check_metrics(request, registry, capabilities, metrics, metric_configs, dataset, device)
+    metrics = [
+        resolve_columns(spec, metric_context(request, registry, metric_configs[spec.name], dataset, device))
+        for spec in metrics
+    ]
     directory = RunDirectory(request.results_dir / request.run_name())
     for plugin in registry.broken:  # what it provides is missing from "every installed metric", say so
         warn(f"plugin {plugin.name!r} from {plugin.origin} is broken and not used: {plugin.error}")
@@ -233,18 +237,35 @@ def check_metrics(
         # A metric that applies to none of the models gives N/A everywhere: nothing of it needs to work.
         applies = not metric.requires_any or bool(metric.requires_any & capabilities)
         if metric.check is not None and applies:
-            metric.check(
-                EvalContext(
-                    dataset=dataset,
-                    device=device,
-                    seed=request.seeds[0],
-                    generator=torch.Generator().manual_seed(request.seeds[0]),
-                    config=metric_configs[metric.name],
-                    registry=registry,
-                    cache_dir=cache_dir(request.results_dir),
-                    options=request.plugin_options,
-                )
-            )
+            metric.check(metric_context(request, registry, metric_configs[metric.name], dataset, device))
+
+
+def metric_context(
+    request: RunRequest, registry: Registry, config: Any, dataset: Dataset, device: torch.device
+) -> EvalContext:
+    """What a metric's ``check`` and ``columns_for`` get before any cell: the run's data, options and first seed."""
+    return EvalContext(
+        dataset=dataset,
+        device=device,
+        seed=request.seeds[0],
+        generator=torch.Generator().manual_seed(request.seeds[0]),
+        config=config,
+        registry=registry,
+        cache_dir=cache_dir(request.results_dir),
+        options=request.plugin_options,
+    )
+
+
+def resolve_columns(metric: MetricSpec, ctx: EvalContext) -> MetricSpec:
+    """The metric with the columns it writes in this run (``MetricSpec.columns_for``): fid's name follows its
+    extractor, so that a Fréchet distance of other features is never reported under the name FID."""
+    if metric.columns_for is None:
+        return metric
+    columns = tuple(metric.columns_for(ctx))
+    names = [column.name for column in columns]
+    if not columns or len(set(names)) < len(names):
+        raise GenbenchError(f"metric {metric.name!r} names no columns, or one twice, for this run: {names}")
+    return dataclasses.replace(metric, columns=columns)
 
 
 def build_untrained(spec: ModelSpec, config: Any, dataset: Dataset) -> GenerativeModel:

@@ -111,8 +111,11 @@ def check_prepare(subject: MetricSubject) -> str:
 def check_columns(subject: MetricSubject) -> str:
     """With each capability that makes it apply, alone: the declared columns (every one not ``optional``), finite;
     or N/A with a reason."""
-    declared = [column.name for column in subject.spec.columns]
-    required = {column.name for column in subject.spec.columns if not column.optional}
+    spec = subject.spec
+    # A metric whose columns follow its options (fid's, its extractor) declares them for this data and options.
+    columns = spec.columns if spec.columns_for is None else spec.columns_for(subject.context())
+    declared = [column.name for column in columns]
+    required = {column.name for column in columns if not column.optional}
     seen = []
     for capability in subject.applicable:
         try:

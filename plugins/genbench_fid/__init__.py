@@ -21,12 +21,14 @@ from genbench_fid.metric_density_coverage import (
     compute_density_coverage,
 )
 from genbench_fid.metric_fid import (
-    KEY_METRIC_FD_INFINITY,
+    FID_EXTRACTOR,
     KEY_METRIC_FID,
     REFERENCE_OPTION,
     FidConfig,
     check_fid,
     compute_fid,
+    distance_columns,
+    fid_columns,
 )
 from genbench_fid.metric_fid_intra import (
     KEY_METRIC_CLASSES_MISSED,
@@ -53,18 +55,15 @@ def genbench_metrics() -> list[genbench.MetricSpec]:
     return [
         genbench.MetricSpec(
             KEY_METRIC_FID,
-            "Fréchet distance of sample and real features (extractor: classifier if labelled, else inception)",
-            (
-                genbench.Column(KEY_METRIC_FID, "distance²", higher_is_better=False, rank=0),
-                *evaluation_columns(KEY_METRIC_FID, "distance²"),
-                genbench.Column(
-                    KEY_METRIC_FD_INFINITY, "distance²", False, "FID extrapolated to 1/N = 0", optional=True
-                ),
-            ),
+            "Fréchet distance of sample and real features (extractor: classifier if labelled, else inception); "
+            "written as fid on InceptionV3 features, else as fd_<extractor> (fd_classifier)",
+            # The columns of an FID proper; a run names them from its extractor (fid_columns).
+            distance_columns(FID_EXTRACTOR),
             SAMPLE,
             compute_fid,
             FidConfig,
             check=check_fid,
+            columns_for=fid_columns,
         ),
         genbench.MetricSpec(
             KEY_METRIC_KID_MEAN,

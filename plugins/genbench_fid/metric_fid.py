@@ -7,6 +7,10 @@ held-out test split by default; CIFAR-10 papers use the 50,000 training images),
 keyed by the extractor's identity and the data's fingerprint; or a precomputed statistics file in pytorch-fid's
 .npz layout (``reference_statistics``, or --fid-reference). The provenance names the extractor, both sample
 counts and where the reference came from, since an FID is comparable only to FIDs computed alike.
+
+FID is defined on InceptionV3 features, so only that number is written as ``fid``; with any other extractor the
+same distance is written as ``fd_<extractor>`` (``fd_classifier``, ``fd_dinov2``: dgm-eval's FD_DINOv2), so that it
+is never read beside published FIDs. The metric keeps its name, ``fid``, and its options, ``[metric.fid]``.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genbench import EvalContext, GenbenchError, GenerativeModel, MetricResult
+from genbench import Column, EvalContext, GenbenchError, GenerativeModel, MetricResult
 from genbench.toolkit.features import FeatureExtractor, reference_statistics
 from genbench.toolkit.reference import extractor_mismatch, read_reference_statistics
 from genbench.toolkit.stats import feature_statistics, frechet_distance
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     check_extractor,
+    evaluation_columns,
     evaluation_sets,
     evaluation_summary,
+    extractor_name,
     pairs,
     reference_batch_size,
     shared_extractor,
@@ -35,6 +41,8 @@ from genbench_fid.sample_features import (
 )
 
 KEY_METRIC_FID = "fid"
+#: The one extractor whose Fréchet distance is an FID (Heusel et al. 2017 define it on InceptionV3 pool3).
+FID_EXTRACTOR = "inception"
 #: The option that plugins add to ``genbench run`` for a statistics file (its dest).
 REFERENCE_OPTION = "fid_reference"
 
@@ -74,6 +82,35 @@ def fd_infinity(
     return float(slope_and_intercept[1]), sizes, values
 
 
+def distance_column(extractor: str) -> str:
+    """The column of the Fréchet distance of ``extractor``'s features: ``fid`` for InceptionV3's, ``fd_<extractor>``
+    for any other's (``fd_classifier``)."""
+    return KEY_METRIC_FID if extractor == FID_EXTRACTOR else f"fd_{extractor}"
+
+
+def infinity_column(column: str) -> str:
+    """FD-infinity's column beside ``column``: ``fid_infinity``, ``fd_classifier_infinity``."""
+    return KEY_METRIC_FD_INFINITY if column == KEY_METRIC_FID else f"{column}_infinity"
+
+
+def distance_columns(extractor: str) -> tuple[Column, ...]:
+    """The columns the metric writes with ``extractor``: the distance (ranked first among quality columns), its
+    spread over repeated evaluations, and FD-infinity where asked for."""
+    column = distance_column(extractor)
+    label = "FID (InceptionV3 features)" if column == KEY_METRIC_FID else f"FD ({extractor} features)"
+    return (
+        Column(column, "distance²", higher_is_better=False, description=label, rank=0),
+        *evaluation_columns(column, "distance²"),
+        Column(infinity_column(column), "distance²", False, f"{label} extrapolated to 1/N = 0", optional=True),
+    )
+
+
+def fid_columns(ctx: EvalContext) -> tuple[Column, ...]:
+    """The metric's columns in a run (``MetricSpec.columns_for``): named from the extractor it will use."""
+    config = ctx.config if isinstance(ctx.config, FeatureMetricConfig) else FidConfig()
+    return distance_columns(extractor_name(config, ctx))
+
+
 def check_fid(ctx: EvalContext) -> None:
     check_extractor(ctx.config if isinstance(ctx.config, FeatureMetricConfig) else FidConfig(), ctx, KEY_METRIC_FID)
 
@@ -85,6 +122,7 @@ def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
     config = ctx.config if isinstance(ctx.config, FidConfig) else FidConfig()
     validate(config, KEY_METRIC_FID)
     extractor = shared_extractor(config, ctx)
+    column = distance_column(extractor.name)
     file = config.reference_statistics or ctx.options.get(REFERENCE_OPTION)
     if file and (config.n_real is not None or config.bootstrap):
         raise GenbenchError("fid: n_real and bootstrap need the real images' features, not a statistics file")
@@ -102,7 +140,7 @@ def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         values = [frechet_distance(*feature_statistics(fake), mu_real, sigma_real) for fake in fakes]
         kind = "repeats: fresh generated images per evaluation"
         provenance = {"n_fake": n_fake, **reference, "repeats": config.repeats}
-        written, noise = evaluation_summary(KEY_METRIC_FID, values, kind=kind)
+        written, noise = evaluation_summary(column, values, kind=kind)
         first: tuple[npt.NDArray[np.float64], Gaussian] = (fakes[0], (mu_real, sigma_real))
     else:
         sets = evaluation_sets(model, extractor, config, ctx)
@@ -110,15 +148,15 @@ def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         values = [
             frechet_distance(*feature_statistics(f.numpy()), *feature_statistics(r.numpy())) for f, r in pairs(sets)
         ]
-        written, noise = evaluation_summary(KEY_METRIC_FID, values, kind=sets.kind)
+        written, noise = evaluation_summary(column, values, kind=sets.kind)
         provenance = dict(sets.provenance)
         unresampled = feature_statistics(sets.unresampled_real.numpy())
         if config.bootstrap:  # the value is that on the real images themselves; the resamplings give its noise
-            written[KEY_METRIC_FID] = frechet_distance(*feature_statistics(sets.fake[0].numpy()), *unresampled)
+            written[column] = frechet_distance(*feature_statistics(sets.fake[0].numpy()), *unresampled)
         first = (sets.fake[0].numpy(), unresampled)
     if config.fd_infinity:
         value, sizes, fids = fd_infinity(first[0], *first[1])
-        written[KEY_METRIC_FD_INFINITY] = value
+        written[infinity_column(column)] = value
         noise["fd_infinity"] = {"sizes": sizes, "fit": "least squares in 1/N, value at 1/N = 0"}
         noise["fd_infinity_fids"] = fids  # measured, not protocol
     provenance = {
@@ -133,7 +171,7 @@ def compute_fid(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
 
 
 def distance_name(extractor: str) -> str:
-    """What the ``fid`` column holds, named honestly: the FID of the literature is a Fréchet distance of
+    """What the distance's column holds, named honestly: the FID of the literature is a Fréchet distance of
     InceptionV3 features; with any other extractor it is another number, FD_<extractor>."""
     if extractor == "inception":
         return "FID: Fréchet distance of InceptionV3 pool3 features"

@@ -97,7 +97,7 @@ def test_local_workers_give_every_cell_the_serial_numbers(results: Path, serial:
     # The workers share the driver's folder: each writes its own record and checkpoint there.
     frame = genbench.run(**GRID, results_dir=results, name="local", executor="local", executor_options={"jobs": 2})
     assert cell_values(frame) == serial
-    assert len(serial) == 4 and all(cell["metrics"]["fid"] > 0 for cell in serial.values())
+    assert len(serial) == 4 and all(cell["metrics"]["fd_classifier"] > 0 for cell in serial.values())
 
 
 @pytest.mark.slow

@@ -79,8 +79,8 @@ def test_samples_of_the_wrong_levels_never_reach_fid(tmp_path: Path) -> None:
         results_dir=tmp_path,
     )
     independent, broken = frame.iloc[0], frame.iloc[1]
-    assert independent["status"] == "ok" and math.isfinite(independent["fid"])
-    assert broken["status"] == "failed" and math.isnan(broken["fid"])
+    assert independent["status"] == "ok" and math.isfinite(independent["fd_classifier"])
+    assert broken["status"] == "failed" and math.isnan(broken["fd_classifier"])
     assert broken["error"].startswith("model 'bytes' sample(50) returned values up to 255 on data with 17 levels")
 
 

@@ -122,6 +122,42 @@ def test_fid_on_labelled_rgb_folders_uses_the_classifier_and_passes_prepare(tmp_
     assert not (tmp_path / "r").exists()
 
 
+def test_a_frechet_distance_of_classifier_features_is_named_fd_classifier_never_fid(tmp_path: Path) -> None:
+    """FID is a Fréchet distance of InceptionV3 features (Heusel et al. 2017): on the digits, whose default
+    extractor is a classifier trained on their labels, the run writes the distance as fd_classifier, ranked as
+    fid was, and declares no fid column; the metric and its options are still called fid."""
+    request = RunRequest(
+        ["gan"], metrics=["fid"], dataset="digits", results_dir=tmp_path, metric_options={"fid": {"n_samples": 50}}
+    )
+    prepared = prepare(request)
+    assert prepared.metric_columns == [
+        "fd_classifier",
+        "fd_classifier_eval_std",
+        "fd_classifier_eval_n",
+        "fd_classifier_infinity",
+    ]
+    column = prepared.metrics[0].columns[0]
+    assert prepared.metrics[0].name == "fid" and prepared.metric_configs["fid"].n_samples == 50
+    assert (column.rank, column.higher_is_better, column.description) == (0, False, "FD (classifier features)")
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_a_frechet_distance_of_inception_features_is_named_fid(
+    labelled: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, random_inception_weights: Path
+) -> None:
+    """Unlabelled images default to InceptionV3; labelled ones get it when it is named: either way, fid."""
+    monkeypatch.setenv(WEIGHTS_VARIABLE, str(random_inception_weights))
+    data = write_pngs(tmp_path / "pngs", 6, 8, classes=("a", "b") if labelled else ())
+    options = {"fid": {"extractor": "inception"}} if labelled else {}
+    request = RunRequest(
+        ["gan"], metrics=["fid"], dataset="folder", data_root=data, results_dir=tmp_path / "r", metric_options=options
+    )
+    prepared = prepare(request)
+    assert (prepared.dataset.train.labels is not None) is labelled
+    assert prepared.metric_columns == ["fid", "fid_eval_std", "fid_eval_n", "fid_infinity"]
+    assert prepared.metrics[0].columns[0].description == "FID (InceptionV3 features)"
+
+
 @pytest.mark.slow
 def test_missing_inception_weights_fail_at_prepare(tmp_path: Path) -> None:
     data = write_pngs(tmp_path / "pngs", 6, 8)

@@ -128,7 +128,7 @@ def test_stats_written_then_read_give_the_fid_of_the_in_process_reference(
     in_process = fid(model, digits, registry, shared_cache, n_samples=200, reference_split="train")
     model.position = 0
     from_file = fid(model, digits, registry, shared_cache, n_samples=200, reference_statistics=str(path))
-    assert from_file.values["fid"] == in_process.values["fid"]
+    assert from_file.values["fd_classifier"] == in_process.values["fd_classifier"]
     provenance = from_file.provenance
     assert provenance["reference"] == f"file digits-train.npz, sha256 {read_reference_statistics(path).sha256}"
     assert provenance["extractor_match"].startswith("checked")
@@ -143,7 +143,7 @@ def test_test_split_stats_against_the_test_images_themselves_give_fid_zero(
     stats(registry, results_dir, path, "test")
     result = fid(InOrder(digits.test.images), digits, registry, shared_cache, reference_statistics=str(path))
     assert result.provenance["n_fake"] == len(digits.test)
-    assert abs(result.values["fid"]) < 1e-6
+    assert abs(result.values["fd_classifier"]) < 1e-6
 
 
 def test_a_file_from_another_tool_is_used_and_flagged_unchecked(
@@ -153,7 +153,7 @@ def test_a_file_from_another_tool_is_used_and_flagged_unchecked(
     theirs = write_npz(tmp_path / "theirs.npz", mu=ours.mu.astype(np.float32), sigma=ours.sigma)
     result = fid(InOrder(digits.test.images), digits, registry, shared_cache, reference_statistics=str(theirs))
     assert result.provenance["extractor_match"].startswith("unchecked")
-    assert abs(result.values["fid"]) < 1e-3  # mu was rounded to float32 on the way
+    assert abs(result.values["fd_classifier"]) < 1e-3  # mu was rounded to float32 on the way
 
 
 def test_statistics_of_another_extractor_are_refused(

@@ -172,7 +172,7 @@ def test_the_digits_suite_runs(results_dir: Path, tmp_path: Path, registry: Regi
     frame, run_info = run_suite(args, registry)
     assert list(frame["status"]) == ["ok", "ok", "ok"], frame["error"].tolist()
     assert run_info["request"]["suite"]["name"] == "digits"
-    for column in ("fid", "kid", "is", "precision", "recall", "nll", "bpd", "sample_time"):
+    for column in ("fd_classifier", "kid", "is", "precision", "recall", "nll", "bpd", "sample_time"):
         assert column in frame.columns
     assert frame.set_index("model").loc["gan", "is"] > 1.0
 
@@ -211,7 +211,7 @@ def test_the_dynamic_binarized_mnist_suite_runs_on_a_stand_in(
     args += ["--seeds", "0", "--results-dir", str(results_dir), "--allow-incomplete-data"]  # a 300-image stand-in
     frame, run_info = run_suite(args, registry)
     assert list(frame["status"]) == ["ok"], frame["error"].tolist()
-    assert set(frame.columns) >= {"nll", "bpd"} and "fid" not in frame.columns
+    assert set(frame.columns) >= {"nll", "bpd"} and not {"fid", "fd_classifier"} & set(frame.columns)
     assert run_info["request"]["suite"]["name"] == "binarized-mnist-dynamic"
     assert run_info["dataset"]["binarized"] is True and run_info["dataset"]["levels"] == 2
     assert run_info["dataset"]["binarization"].startswith("dynamic")
@@ -266,7 +266,10 @@ def test_the_cifar10_suite_runs_on_a_stand_in(results_dir: Path, tmp_path: Path)
     records = cells(Path(frame.attrs["run_dir"]))
     fid = records["gan"]["provenance"]["fid"]
     assert fid["reference_split"] == "train" and fid["n_real"] == 50 and fid["n_fake"] == 40
-    assert fid["repeats"] == 3 and len(fid["evaluations"]["fid"]) == 3  # Mimicry's three evaluations
-    assert records["gan"]["metrics"]["fid_eval_n"] == 3 and records["gan"]["config"]["architecture"] == "resnet_mimicry"
+    assert fid["repeats"] == 3 and len(fid["evaluations"]["fd_pixels"]) == 3  # Mimicry's three evaluations
+    assert (
+        records["gan"]["metrics"]["fd_pixels_eval_n"] == 3
+        and records["gan"]["config"]["architecture"] == "resnet_mimicry"
+    )
     assert records["gan"]["provenance"]["is"]["splits"] == 10
-    assert {"fid", "kid", "is", "precision", "recall", "bpd"} <= set(frame.columns)
+    assert {"fd_pixels", "kid", "is", "precision", "recall", "bpd"} <= set(frame.columns)  # a stand-in's FD

@@ -158,7 +158,7 @@ def test_fid_names_the_dinov2_distance(
     result = compute_fid(Replay(small.test.images), ctx)
     assert result.provenance["extractor"] == "dinov2"
     assert result.provenance["distance"].startswith("FD_DINOv2: ")
-    assert result.values["fid"] >= 0
+    assert set(result.values) == {"fd_dinov2"} and result.values["fd_dinov2"] >= 0  # FD_DINOv2, not an FID
 
 
 # ------------------------------------------------------------------------------------ images made input

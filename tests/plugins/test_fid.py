@@ -59,7 +59,9 @@ def test_fid_orders_real_data_a_fitted_model_an_untrained_one_and_noise(
         "untrained": untrained,
         "noise": Noise(digits.info),
     }
-    scores = {name: fid(model, digits, registry, shared_cache).values["fid"] for name, model in models.items()}
+    scores = {
+        name: fid(model, digits, registry, shared_cache).values["fd_classifier"] for name, model in models.items()
+    }
     assert scores["test"] < scores["train"] < scores["fitted"] < scores["untrained"] < scores["noise"]
     assert scores["train"] < scores["untrained"] / 5
     assert scores["fitted"] < scores["untrained"] / 1.5
@@ -150,4 +152,4 @@ def test_on_mnist_a_fitted_model_scores_far_below_an_untrained_one(registry: Reg
     bad = fid(untrained, mnist, registry, shared_cache, n_samples=300)
     real = fid(Replay(mnist.train.images), mnist, registry, shared_cache, n_samples=300)
     assert good.provenance["extractor_identity"]["test_accuracy"] > 0.95
-    assert real.values["fid"] < good.values["fid"] < bad.values["fid"] / 2
+    assert real.values["fd_classifier"] < good.values["fd_classifier"] < bad.values["fd_classifier"] / 2

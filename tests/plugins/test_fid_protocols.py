@@ -52,18 +52,18 @@ def test_repeats_give_three_values_their_mean_and_std_in_the_record(
     config = FidConfig(n_samples=100, n_real=200, repeats=3, reference_split="train")
     model = Replay(digits.train.images)
     result = compute_fid(model, context(digits, registry, shared_cache, config))
-    values = result.provenance["evaluations"]["fid"]
+    values = result.provenance["evaluations"]["fd_classifier"]
     assert len(values) == 3 and len(set(values)) == 3
-    assert result.values["fid"] == pytest.approx(statistics.mean(values))
-    assert result.values["fid_eval_std"] == pytest.approx(statistics.stdev(values))
-    assert result.values["fid_eval_n"] == 3
+    assert result.values["fd_classifier"] == pytest.approx(statistics.mean(values))
+    assert result.values["fd_classifier_eval_std"] == pytest.approx(statistics.stdev(values))
+    assert result.values["fd_classifier_eval_n"] == 3
     assert result.provenance["evaluation_noise"].startswith("repeats")
     assert model.calls == 3  # 300 samples in batches of 100: three independent sets
 
 
 def test_one_evaluation_writes_no_evaluation_noise(digits: Dataset, registry: Registry, shared_cache: Path) -> None:
     result = compute_fid(Replay(digits.train.images), context(digits, registry, shared_cache, FidConfig(n_samples=50)))
-    assert set(result.values) == {"fid"} and result.provenance["repeats"] == 1
+    assert set(result.values) == {"fd_classifier"} and result.provenance["repeats"] == 1
 
 
 def test_kid_is_and_precision_recall_repeat_alike(digits: Dataset, registry: Registry, shared_cache: Path) -> None:
@@ -85,9 +85,10 @@ def test_kid_is_and_precision_recall_repeat_alike(digits: Dataset, registry: Reg
 def test_bootstrap_resamples_the_real_features(digits: Dataset, registry: Registry, shared_cache: Path) -> None:
     config = FidConfig(n_samples=100, bootstrap=4)
     result = compute_fid(Replay(digits.train.images), context(digits, registry, shared_cache, config))
-    assert result.values["fid_eval_n"] == 4 and result.values["fid_eval_std"] > 0
+    assert result.values["fd_classifier_eval_n"] == 4 and result.values["fd_classifier_eval_std"] > 0
     plain = compute_fid(Replay(digits.train.images), context(digits, registry, shared_cache, FidConfig(n_samples=100)))
-    assert result.values["fid"] == pytest.approx(plain.values["fid"])  # the value itself is not resampled
+    # The value itself is not resampled.
+    assert result.values["fd_classifier"] == pytest.approx(plain.values["fd_classifier"])
     with pytest.raises(GenbenchError, match="set one of them"):
         FidConfig(repeats=2, bootstrap=4)
 

@@ -174,19 +174,20 @@ def record_of(frame: pd.DataFrame, model: str) -> dict[str, Any]:
 def test_the_test_split_as_samples_has_fid_zero(fid_run: pd.DataFrame) -> None:
     record = record_of(fid_run, "test_split")
     assert record["status"] == "ok"
-    assert record["metrics"]["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert record["metrics"]["fd_classifier"] == pytest.approx(0.0, abs=1e-6)
+    assert "fid" not in fid_run.columns  # a Fréchet distance of classifier features is no FID
     assert record["provenance"]["fid"]["n_fake"] == record["provenance"]["fid"]["n_real"] == 359
 
 
 def test_the_training_split_as_png_beats_the_independent_baseline(fid_run: pd.DataFrame) -> None:
-    fid = dict(zip(fid_run["model"], fid_run["fid"], strict=True))
+    fid = dict(zip(fid_run["model"], fid_run["fd_classifier"], strict=True))
     assert math.isfinite(fid["independent"]) and fid["train_split"] < fid["independent"]
 
 
 def test_more_images_asked_than_stored_is_not_applicable_with_both_counts(fid_run: pd.DataFrame) -> None:
     record = record_of(fid_run, "too_few")
-    assert record["status"] == "ok" and "fid" not in record["metrics"]
-    assert record["not_applicable"]["fid"].startswith("asked for 359 images; few.npz holds 100 images")
+    assert record["status"] == "ok" and "fd_classifier" not in record["metrics"]
+    assert record["not_applicable"]["fd_classifier"].startswith("asked for 359 images; few.npz holds 100 images")
 
 
 def test_a_sample_set_is_a_row_of_its_own_that_was_never_trained(fid_run: pd.DataFrame) -> None:
@@ -200,6 +201,7 @@ def test_a_sample_set_is_a_row_of_its_own_that_was_never_trained(fid_run: pd.Dat
     assert record["cell_id"].startswith("train_split-digits-seed0-")
     leaderboard = (Path(fid_run.attrs["run_dir"]) / "leaderboard.md").read_text()
     assert f"origin: samples train_png, sha256 {origin['sha256']}" in leaderboard
+    assert "| fd_classifier (distance²) ↓ |" in leaderboard
 
 
 def test_the_samples_model_by_name_with_its_path_option(tmp_path: Path, digits: Dataset) -> None:
