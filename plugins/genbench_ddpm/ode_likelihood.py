@@ -1,4 +1,4 @@
-"""The probability-flow ODE's likelihood of a DDPM, of the discrete images: a stochastic estimate.
+"""The probability-flow ODE's likelihood of a DDPM, of the discrete images: a dequantized bound, estimated.
 
 Song et al. (2021), "Score-Based Generative Modeling through Stochastic Differential Equations", Section 4.3 and
 Appendix D.2: the diffusion of ``schedule.py`` is the variance-preserving SDE dx = -1/2 beta(s) x ds +
@@ -16,7 +16,10 @@ A density p(y) of continuous y defines a distribution of the discrete values, P(
 (Theis, van den Oord & Bethge 2016). This integral is estimated by importance sampling with ``draws`` points y_k
 from a proposal q over the bin: P(x) ~= (1/K) sum_k p(y_k) / q(y_k). For an inner level q is uniform on the bin of
 width 2 / (levels - 1), so one draw gives the uniform-dequantization bound E[log p(y)] + D log(width); more draws
-tighten it towards log P(x) (Burda et al. 2016). The lowest and highest levels own everything beyond them, as the
+tighten it towards log P(x) (Burda et al. 2016). Either way it is a lower bound on log P(x) in expectation (the log
+of an unbiased estimate of P(x), Jensen), so its kind is "dequantized bound" with a standard error, as flow matching's
+ODE likelihood is: Song et al. (2021, Table 2) report the same quantity for their uniformly dequantized ODE.
+The lowest and highest levels own everything beyond them, as the
 decoder of the variational bound does (Ho et al. eq. 13), so there q is an exponential tail beyond the bin's inner
 edge, and the probabilities of all images sum to one rather than losing the density's mass outside [-1, 1].
 

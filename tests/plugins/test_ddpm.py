@@ -19,7 +19,7 @@ from torch import nn
 
 import genbench
 from genbench import DataInfo, FitContext, ImageData, LikelihoodEstimate
-from genbench.testing import MODEL, ConformanceError, load_plugins, model_checks
+from genbench.testing import MODEL, load_plugins, model_checks
 from genbench_ddpm import DDPM, DDPMConfig, DDPMSampling
 
 TINY: dict[str, Any] = {"base_channels": 8, "timesteps": 6}
@@ -292,7 +292,7 @@ def test_the_ode_estimate_matches_the_gaussian_flow_of_a_zero_predictor() -> Non
     timesteps, levels = 4, 4
     model = zero_model(timesteps, (1, 2, 2), levels)
     (ode,) = [likelihood for likelihood in model.likelihoods if likelihood.name == "ode"]
-    assert ode.kind == genbench.STOCHASTIC_ESTIMATE == "stochastic estimate"
+    assert ode.kind == genbench.DEQUANTIZED == "dequantized bound"
     x = all_images((1, 2, 2), levels)
     x = x[((x == 1) | (x == 2)).flatten(1).all(1)]
     # 16 draws: the standard error comes from the spread of the draws, itself an estimate, too rough from 4
@@ -337,17 +337,12 @@ def conformance_cases() -> list[Any]:
 
 @pytest.mark.slow  # the normalization check solves the ODE for every image of two tiny shapes
 @pytest.mark.parametrize("check", conformance_cases())
-def test_ddpm_conforms_with_its_bound_and_its_ode_estimate(check: Any) -> None:
-    if check.name != "normalized":
-        check.run()
-        return
-    # The bound passes (the kit checks it first: sum of exp(vlb) <= 1); the ODE estimate of a model fitted for one
-    # epoch does not. Its network still predicts eps ~ 0, so its flow is dy/ds = -beta(s) y / 2, which carries N(0, I)
-    # back to N(0, e^10 I): nearly all the mass lies in the open end bins, out to +-300, far beyond where the
-    # importance proposal (an exponential tail of scale 2 / (levels - 1) beyond the bin's edge) looks, and the
-    # estimate sums to about 1e-5 with standard errors that cannot see what it missed. Known, and kept visible here.
-    with pytest.raises(ConformanceError, match="sum of exp\\(stochastic estimate 'ode'"):
-        check.run()
+def test_ddpm_conforms_with_its_bound_and_its_ode_bound(check: Any) -> None:
+    # The normalization check sums exp(likelihood) over every image: at most 1 for both, the variational bound and
+    # the dequantized ODE bound. After one epoch the network still predicts eps ~ 0 and the ODE carries N(0, I) back
+    # to N(0, e^10 I), so most of the mass lies far out in the end bins and the ODE bound is loose (about 1e-5 in
+    # all): loose, but a bound, which is what its kind promises.
+    check.run()
 
 
 # ------------------------------------------------------------------------------- a sweep of the steps
