@@ -5,7 +5,9 @@
 
 For each built-in model on MNIST-sized data: training steps per second, images sampled per second at batch 1
 and 64 (every PixelCNN sampler its config offers, with and without its CUDA graph on CUDA, for the default and a
-paper-sized net), likelihood images per second (the nll metric's settings),
+paper-sized net; DDPM's DDIM 10 and 50 steps and ancestral sampler, flow matching's Euler 8 and 32 steps,
+midpoint 16 and dopri5, each with its network evaluations per image), likelihood images per second (the first
+likelihood a model declares, the one the nll metric reports, at the metric's settings),
 then feature extraction (the FID classifier, and InceptionV3 when GENBENCH_INCEPTION_WEIGHTS names its weights)
 and the wall time of the default run (`genbench run --models vae,gan,pixelcnn` on the digits). Data are random
 uint8 images: speed does not depend on what the pixels show. Every measurement is time-boxed (--budget seconds
@@ -33,12 +35,12 @@ from typing import Any
 
 import torch
 
-from genbench import DataInfo, FitContext, ImageData
+from genbench import DataInfo, FitContext, ImageData, LikelihoodEstimate, likelihoods_of
 from genbench.registry import load_plugins
 from genbench.testing import MODEL
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("vae", "gan", "pixelcnn")
+MODELS = ("vae", "gan", "pixelcnn", "ddpm", "flow_matching", "realnvp")
 SAMPLE_BATCHES = (1, 64)
 
 
@@ -118,20 +120,53 @@ def sampler_variants(config: Any, device: torch.device) -> list[tuple[str, Any]]
     return [*variants, (" (plain)", dataclasses.replace(config, sampler="plain"))]
 
 
+# The evaluation-time samplers measured for a model that declares them (``ModelSpec.sample_options_class``): the
+# ones its suites and sweeps use, from cheapest to dearest; the table gives each one's network evaluations (NFE).
+SAMPLE_OPTIONS: dict[str, list[dict[str, Any]]] = {
+    "ddpm": [{"sampler": "ddim", "steps": 10}, {"sampler": "ddim", "steps": 50}, {"sampler": "ancestral"}],
+    "flow_matching": [
+        {"solver": "euler", "steps": 8},
+        {"solver": "euler", "steps": 32},
+        {"solver": "midpoint", "steps": 16},
+        {"solver": "dopri5"},
+    ],
+}
+
+
+def sample_option_variants(name: str, spec: Any) -> list[tuple[str, Any]]:
+    """One instance of the model's sample options per sampler measured (``SAMPLE_OPTIONS``), or its defaults."""
+    if spec.sample_options_class is None:
+        return [("", None)]
+    chosen = SAMPLE_OPTIONS.get(name, [{}])
+    return [
+        (" (" + ", ".join(f"{key}={value}" for key, value in options.items()) + ")" if options else "",
+         spec.sample_options_class(**options))
+        for options in chosen
+    ]  # fmt: skip
+
+
 def sampling_rows(name: str, spec: Any, base: Any, settings: Settings, device: torch.device, label: str) -> list[Row]:
-    """Images sampled per second at each batch size, once per sampler the config offers."""
+    """Images sampled per second at each batch size, once per sampler the config or the sample options offer, with
+    the network evaluations per image where the model reports them."""
     info = DataInfo(settings.shape, settings.levels)
     rows = []
     for variant, config in sampler_variants(base, device):
         model = spec.factory(config, info).to(device).eval()
-        for batch in SAMPLE_BATCHES:
-            generator = torch.Generator().manual_seed(0)
+        for option_text, options in sample_option_variants(name, spec):
+            if options is not None:
+                model.sample_options = options
+            for batch in SAMPLE_BATCHES:
+                generator = torch.Generator().manual_seed(0)
 
-            def draw(model: Any = model, batch: int = batch, generator: torch.Generator = generator) -> int:
-                return len(model.sample(batch, generator))
+                def draw(model: Any = model, batch: int = batch, generator: torch.Generator = generator) -> int:
+                    return len(model.sample(batch, generator))
 
-            value, note = rate(draw, device, settings.budget)
-            rows.append(Row(name, f"sampling{label}{variant}, batch {batch}", value, "images/s", note))
+                value, note = rate(draw, device, settings.budget)
+                nfe = getattr(model, "network_evaluations", None)
+                if nfe is not None:  # after sampling: an adaptive solver reports what the last draw took
+                    note = f"NFE {nfe}, {note}"
+                what = f"sampling{label}{variant}{option_text}, batch {batch}"
+                rows.append(Row(name, what, value, "images/s", note))
     return rows
 
 
@@ -180,15 +215,21 @@ def model_rows(name: str, registry: Any, settings: Settings, device: torch.devic
         rows += sampling_rows(name, spec, paper, settings, device, ", paper-sized")
     model = spec.factory(base, info).to(device).eval()
     batch_images = synthetic_images(NllConfig.batch_size, settings, seed=1).images.to(device)
-    k = NllConfig.k
-    if "log_likelihood" in model.capabilities:
-        likelihood, what = (lambda: model.log_likelihood(batch_images)), "exact log-likelihood"
-    elif "elbo" in model.capabilities:
-        likelihood, what = (lambda: model.elbo(batch_images, k=k)), f"IWAE bound, k={k}"
-    else:
+    declared = likelihoods_of(model)
+    if not declared:
         return rows
+    # The first likelihood a model declares is the one the nll metric reports; an importance-weighted bound at the
+    # metric's k, as the nll metric computes it.
+    likelihood = declared[0]
+    settings_used = {**likelihood.settings, **({"k": NllConfig.k} if "k" in likelihood.settings else {})}
+
+    def compute() -> int:
+        result = likelihood.compute(batch_images, **settings_used)
+        return len(result.log_p if isinstance(result, LikelihoodEstimate) else result)
+
     with torch.no_grad():
-        value, note = rate(lambda: len(likelihood()), device, settings.budget)
+        value, note = rate(compute, device, settings.budget)
+    what = f"{likelihood.kind} {likelihood.name!r}" + "".join(f", {k}={v}" for k, v in settings_used.items())
     rows.append(Row(name, "likelihood", value, "images/s", f"{what}, batch {len(batch_images)}, {note}"))
     return rows
 
