@@ -84,7 +84,7 @@ def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         # or an estimate's noise follows the batches, so it keeps config.batch_size (and its numbers) everywhere.
         per_image = ctx.dataset.test.dims * ctx.dataset.test.levels * BYTES_PER_LOGIT
         batch_size = eval_batch_size(ctx.device, per_image, config.batch_size)
-    total, variance = 0.0, 0.0
+    total, variance, estimated = 0.0, 0.0, False
     batches = range(0, len(images), batch_size)
     for start in tqdm(batches, desc="nll", disable=not ctx.progress, leave=False):
         batch = images[start : start + batch_size].to(ctx.device)
@@ -92,6 +92,7 @@ def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         if isinstance(answer, LikelihoodEstimate):
             total += float(answer.log_p.double().sum())
             variance += float(answer.stderr.double().square().sum())
+            estimated = True
         else:
             total += float(answer.double().sum())
     nll = -total / len(images)
@@ -103,7 +104,9 @@ def test_nll(model: GenerativeModel, ctx: EvalContext) -> MetricResult:
         "split": "test",
         "n_images": len(images),
     }
-    if likelihood.kind == genbench.STOCHASTIC_ESTIMATE:
+    # Any likelihood that comes with standard errors (a stochastic estimate, or a bound estimated by Monte Carlo such
+    # as an ODE's dequantized bound) records the standard error of the mean.
+    if estimated:
         provenance["nll_stderr"] = math.sqrt(variance) / len(images)
     return MetricResult({"nll": nll}, provenance)
 

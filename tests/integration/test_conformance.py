@@ -38,8 +38,8 @@ INSTALLED = load_plugins()
 
 
 #: Plugins whose conformance takes more than about 10 s here (FID trains its classifier; Inception is large;
-#: DINOv2 and CLIP are ViT-L/14s).
-SLOW_TO_CHECK = frozenset({"fid", "inception", "dinov2", "clip"})
+#: DINOv2 and CLIP are ViT-L/14s; DDPM's and flow matching's ODE likelihoods are solved for every tiny image).
+SLOW_TO_CHECK = frozenset({"fid", "inception", "dinov2", "clip", "ddpm", "flow_matching"})
 #: Extractors whose setting is a file too large to make for every test here (random ViT-L/14 weights, about
 #: 1.2 GB): made by the module's ``random_vit_weights`` only when their own check runs.
 VIT_WEIGHTS = {"dinov2": "dinov2_weights", "clip": "clip_weights"}
