@@ -36,3 +36,18 @@ def write_folder(folder: Path, files: dict[str, bytes] | None = None) -> Path:
     for name, raw in (files or batch_files()).items():
         (folder / name).write_bytes(raw)
     return folder
+
+
+AMAT_COUNTS = {"train": 7, "valid": 3, "test": 5}
+
+
+def write_amat(folder: Path, counts: dict[str, int] = AMAT_COUNTS) -> dict[str, np.ndarray]:
+    """The three files in Larochelle & Murray's format: one image a line, 784 space-separated 0/1 values."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    arrays = {}
+    for split, n in counts.items():
+        arrays[split] = rng.integers(0, 2, (n, 784))
+        lines = [" ".join(str(v) for v in row) for row in arrays[split]]
+        (folder / f"binarized_mnist_{split}.amat").write_text("\n".join(lines) + "\n")
+    return arrays

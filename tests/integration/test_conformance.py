@@ -57,7 +57,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, random_inception_weights:
     root = tmp_path_factory.mktemp("settings")
     samples = root / "samples.npz"
     np.savez(samples, images=synthetic_images(DEFAULT_SHAPE, 20)[0].numpy())
-    from data_files import write_folder, write_idx
+    from data_files import write_amat, write_folder, write_idx
 
     write_folder(root / "cifar")
     raw = root / "mnist" / "MNIST" / "raw"
@@ -66,6 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, random_inception_weights:
     for prefix, n in (("train", 30), ("t10k", 10)):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    write_amat(root / "binarized_mnist")
     from PIL import Image
 
     (root / "folder").mkdir()
@@ -75,6 +76,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, random_inception_weights:
     return {
         "samples": {"model_options": {"path": str(samples)}},
         "mnist": {"dataset_options": DatasetOptions(root=root / "mnist")},
+        "mnist_dynamic": {"dataset_options": DatasetOptions(root=root / "mnist")},
+        "binarized_mnist": {"dataset_options": DatasetOptions(root=root / "binarized_mnist")},
         "cifar10": {"dataset_options": DatasetOptions(root=root / "cifar")},
         "folder": {"dataset_options": DatasetOptions(root=root / "folder")},
         "inception": {"plugin_options": weights},

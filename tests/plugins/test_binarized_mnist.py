@@ -10,6 +10,7 @@ import pytest
 import torch
 from plugins.test_mnist_split import idx_bytes
 
+from data_files import write_amat
 from genbench import DataInfo, DatasetOptions, FitContext, GenbenchError, ImageData
 from genbench.registry import MODEL, Registry
 from genbench.toolkit.data import INCOMPLETE, dynamic_binarization
@@ -17,20 +18,6 @@ from genbench.toolkit.training import iterate_minibatches
 from genbench_datasets import binarized_mnist
 from genbench_datasets.binarized_mnist import load_binarized_mnist
 from genbench_datasets.mnist import load_mnist_dynamic
-
-AMAT_COUNTS = {"train": 7, "valid": 3, "test": 5}
-
-
-def write_amat(folder: Path, counts: dict[str, int] = AMAT_COUNTS) -> dict[str, np.ndarray]:
-    """The three files in Larochelle & Murray's format: one image a line, 784 space-separated 0/1 values."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    arrays = {}
-    for split, n in counts.items():
-        arrays[split] = rng.integers(0, 2, (n, 784))
-        lines = [" ".join(str(v) for v in row) for row in arrays[split]]
-        (folder / f"binarized_mnist_{split}.amat").write_text("\n".join(lines) + "\n")
-    return arrays
 
 
 def test_amat_files_load_with_their_counts_and_values(tmp_path: Path) -> None:
