@@ -84,7 +84,9 @@ def format_table(frame: pd.DataFrame) -> str:
             shown[column] = [
                 _format_number(value, column, row) for row, value in zip(frame.itertuples(), shown[column], strict=True)
             ]
-    text = shown.to_string(index=False)
+    # A column no row wrote (an optional one: evaluation repeats, FD-infinity, when not asked for) is no column here.
+    unwritten = [column for column in shown.columns if (shown[column].astype(str) == "-").all()]
+    text = shown.drop(columns=unwritten).to_string(index=False)
     notes = [
         f"{status}: {m} seed {s}: {error}" for m, s, status, error in _rows(frame, "status", "error") if status != "ok"
     ]
