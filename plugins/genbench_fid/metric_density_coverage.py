@@ -24,7 +24,7 @@ from genbench.toolkit.neighbours import density_and_coverage
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     evaluation_sets,
-    evaluation_summary,
+    evaluation_summaries,
     pairs,
     shared_extractor,
     validate,
@@ -61,9 +61,9 @@ def compute_density_coverage(model: GenerativeModel, ctx: EvalContext) -> Metric
         )
 
     results = [measured(fake, real) for fake, real in pairs(sets)]
-    written, noise = evaluation_summary(KEY_METRIC_DENSITY, [d for d, _ in results], kind=sets.kind)
-    coverage, coverage_noise = evaluation_summary(KEY_METRIC_COVERAGE, [c for _, c in results], kind=sets.kind)
-    written.update(coverage)
+    written, noise = evaluation_summaries(
+        {KEY_METRIC_DENSITY: [d for d, _ in results], KEY_METRIC_COVERAGE: [c for _, c in results]}, kind=sets.kind
+    )
     if config.bootstrap:
         written[KEY_METRIC_DENSITY], written[KEY_METRIC_COVERAGE] = measured(sets.fake[0], sets.unresampled_real)
     provenance = {
@@ -74,6 +74,5 @@ def compute_density_coverage(model: GenerativeModel, ctx: EvalContext) -> Metric
         "implementation": "genbench.toolkit.neighbours.density_and_coverage (equal to prdc 0.2's compute_prdc)",
         "batch_size": config.batch_size,
         **noise,
-        **coverage_noise,
     }
     return MetricResult(written, provenance)

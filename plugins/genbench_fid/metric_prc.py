@@ -22,7 +22,7 @@ from genbench.toolkit.checks import require_at_least
 from genbench_fid.sample_features import (
     FeatureMetricConfig,
     evaluation_sets,
-    evaluation_summary,
+    evaluation_summaries,
     pairs,
     shared_extractor,
     validate,
@@ -67,9 +67,9 @@ def compute_precision_recall(model: GenerativeModel, ctx: EvalContext) -> Metric
         return precision_recall(fake.to(ctx.device), real.to(ctx.device), config.neighborhood, config.distance_batch)
 
     results = [measured(fake, real) for fake, real in pairs(sets)]
-    written, noise = evaluation_summary(KEY_METRIC_PRECISION, [p for p, _ in results], kind=sets.kind)
-    recall, recall_noise = evaluation_summary(KEY_METRIC_RECALL, [r for _, r in results], kind=sets.kind)
-    written.update(recall)
+    written, noise = evaluation_summaries(
+        {KEY_METRIC_PRECISION: [p for p, _ in results], KEY_METRIC_RECALL: [r for _, r in results]}, kind=sets.kind
+    )
     if config.bootstrap:
         written[KEY_METRIC_PRECISION], written[KEY_METRIC_RECALL] = measured(sets.fake[0], sets.unresampled_real)
     provenance = {
@@ -80,8 +80,5 @@ def compute_precision_recall(model: GenerativeModel, ctx: EvalContext) -> Metric
         "implementation": "torch_fidelity.metric_prc.calculate_precision_recall_part",
         "batch_size": config.batch_size,
         **noise,
-        "evaluations": {**noise.get("evaluations", {}), **recall_noise.get("evaluations", {})},
     }
-    if not noise:
-        del provenance["evaluations"]
     return MetricResult(written, provenance)

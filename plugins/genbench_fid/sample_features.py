@@ -134,6 +134,19 @@ def evaluation_summary(column: str, values: list[float], *, kind: str) -> tuple[
     return written, {"evaluation_noise": kind, "evaluations": {column: values}}
 
 
+def evaluation_summaries(values: dict[str, list[float]], *, kind: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """``evaluation_summary`` for a metric of several columns measured together (precision and recall, density and
+    coverage): every column's values, with one ``evaluations`` entry holding each column's list."""
+    written: dict[str, float] = {}
+    noise: dict[str, Any] = {}
+    for column, measured in values.items():
+        column_written, column_noise = evaluation_summary(column, measured, kind=kind)
+        written.update(column_written)
+        if column_noise:
+            noise = {**column_noise, "evaluations": {**noise.get("evaluations", {}), **column_noise["evaluations"]}}
+    return written, noise
+
+
 def evaluation_columns(column: str, unit: str) -> tuple[genbench.Column, genbench.Column]:
     """The two columns a repeated evaluation adds beside ``column``: never ranked, written only when repeated."""
     return (

@@ -142,3 +142,15 @@ def test_an_extractor_at_chance_accuracy_makes_the_metrics_not_applicable(
     monkeypatch.setattr(sample_features, "load_extractor", lambda *_: at(0.9))
     result = compute_fid(Replay(digits.train.images), context(digits, registry, tmp_path, FidConfig(n_samples=20)))
     assert result.provenance["distance"].startswith("FD_classifier:")  # not reported as the literature's FID
+
+
+def test_a_metric_of_two_columns_keeps_both_columns_evaluations() -> None:
+    from genbench_fid.sample_features import evaluation_summaries
+
+    written, noise = evaluation_summaries({"density": [1.0, 3.0], "coverage": [0.5, 0.7]}, kind="sample sets")
+    assert written["density"] == 2.0 and written["coverage_eval_n"] == 2.0
+    assert noise["evaluations"] == {"density": [1.0, 3.0], "coverage": [0.5, 0.7]}
+    assert evaluation_summaries({"density": [1.0], "coverage": [0.5]}, kind="sample sets") == (
+        {"density": 1.0, "coverage": 0.5},
+        {},
+    )
